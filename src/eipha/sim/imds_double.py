@@ -1,0 +1,333 @@
+"""An IMDSv2 double: an HTTP server on loopback that answers like EC2's metadata service.
+
+It behaves like an instance with ``HttpTokens=required``: ``PUT /latest/api/token`` with a TTL
+of 1..21600 s issues a token, every ``GET`` needs a valid one (else ``401``), a missing item
+is ``404``, directories list their children (subdirectories end in ``/``). Fault hooks let
+tests make it IMDSv1-only, fail the next requests, revoke tokens, swallow the token ``PUT``
+(a hop-limit simulation), or answer slowly. Every request is logged in :attr:`requests`.
+
+Used by the integration tests and by ``eipha drill --simulate``; never by production code.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, cast
+
+from eipha.clock import Clock
+
+TOKEN_PATH = "/latest/api/token"
+TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
+TOKEN_HEADER = "X-aws-ec2-metadata-token"
+FORWARDED_HEADER = "X-Forwarded-For"
+MAX_TTL = 21600
+MACS = "meta-data/network/interfaces/macs/"
+SILENT = 0  # the status logged for a request that was never answered
+_HOLD_LIMIT = 30.0  # the longest a swallowed PUT keeps its connection open
+
+# (mac, eni_id, device_number, primary_ip, secondary_ips, subnet_cidr)
+InterfaceSpec = tuple[str, str, int, str, Sequence[str], str | None]
+Answer = tuple[int, str, dict[str, str]] | None
+
+
+def node_metadata(
+    instance_id: str, region: str, az: str, interfaces: Sequence[InterfaceSpec]
+) -> dict[str, str]:
+    """The standard metadata tree of one instance, keyed by path relative to ``/latest/``.
+
+    ``local-ipv4s`` lists the primary first, then the secondaries, as EC2 does.
+    """
+    device0 = [spec for spec in interfaces if spec[2] == 0]
+    if len(device0) != 1:
+        raise ValueError("exactly one interface must have device number 0")
+    data = {
+        "meta-data/instance-id": instance_id,
+        "meta-data/placement/region": region,
+        "meta-data/placement/availability-zone": az,
+        "meta-data/mac": device0[0][0].lower(),
+        "meta-data/local-ipv4": device0[0][3],
+    }
+    for spec in interfaces:
+        data.update(_interface_metadata(*spec))
+    return data
+
+
+def _interface_metadata(
+    mac: str,
+    eni_id: str,
+    device_number: int,
+    primary_ip: str,
+    secondary_ips: Sequence[str],
+    subnet_cidr: str | None,
+) -> dict[str, str]:
+    base = f"{MACS}{mac.lower()}/"
+    data = {
+        f"{base}mac": mac.lower(),
+        f"{base}interface-id": eni_id,
+        f"{base}device-number": str(device_number),
+        f"{base}local-ipv4s": "\n".join([primary_ip, *secondary_ips]),
+    }
+    if subnet_cidr is not None:
+        data[f"{base}subnet-ipv4-cidr-block"] = subnet_cidr
+    return data
+
+
+def listing(data: Mapping[str, str], directory: str) -> list[str] | None:
+    """The entries of ``directory`` (``""`` is the root), or None if nothing is under it."""
+    prefix = directory.rstrip("/") + "/" if directory.strip("/") else ""
+    entries: set[str] = set()
+    for key in data:
+        if key.startswith(prefix) and len(key) > len(prefix):
+            head, slash, _ = key[len(prefix) :].partition("/")
+            entries.add(head + slash)
+    return sorted(entries) or None
+
+
+class ImdsDouble:
+    """An IMDSv2 HTTP double on ``host`` (loopback), an ephemeral port unless ``port`` is given.
+
+    Attributes that tests may change at any time: ``imdsv1_only``, ``refuse_status``,
+    ``silent_put``, ``delay`` and ``not_found`` (paths relative to ``/latest/`` that answer 404).
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        imdsv1_only: bool = False,
+        refuse_status: int = 403,
+        silent_put: bool = False,
+        delay: float = 0.0,
+        not_found: Iterable[str] = (),
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.imdsv1_only = imdsv1_only
+        self.refuse_status = refuse_status
+        self.silent_put = silent_put
+        self.delay = delay
+        self.not_found: set[str] = set(not_found)
+        self.requests: list[tuple[str, str, int]] = []
+        self._data = dict(data or {})
+        self._address = (host, port)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[str, float] = {}
+        self._failures: list[int] = []
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> ImdsDouble:
+        if self._server is not None:
+            raise RuntimeError("the IMDS double is already started")
+        self._stopping.clear()
+        self._server = _Server(self._address, _Handler, self)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port. Safe to call twice."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        self._stopping.set()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if thread is not None:
+            thread.join()
+
+    def __enter__(self) -> ImdsDouble:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the IMDS double is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    # -- data and faults ---------------------------------------------------------------------
+
+    def update(self, data: Mapping[str, str]) -> None:
+        """Replace all metadata at once."""
+        new = dict(data)
+        with self._lock:
+            self._data = new
+
+    def fail_next(self, n: int, status: int = 500) -> None:
+        """The next ``n`` requests (of any kind) answer ``status``."""
+        with self._lock:
+            self._failures.extend([status] * n)
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far becomes invalid: the next GET answers 401."""
+        with self._lock:
+            self._tokens.clear()
+
+    # -- answers (called from the handler threads) -------------------------------------------
+
+    def answer(self, method: str, path: str, headers: Mapping[str, str]) -> Answer:
+        """``(status, body, extra headers)`` for one request, or None to stay silent.
+        Header names are matched case-insensitively."""
+        path = path.split("?", 1)[0]
+        headers = {name.lower(): value for name, value in headers.items()}
+        failure = self._take_failure()
+        if failure is not None:
+            result: Answer = (failure, "", {})
+        elif method == "PUT":
+            result = self._put(path, headers)
+        else:
+            result = self._get(path, headers)
+        with self._lock:
+            self.requests.append((method, path, SILENT if result is None else result[0]))
+        return result
+
+    def _take_failure(self) -> int | None:
+        with self._lock:
+            return self._failures.pop(0) if self._failures else None
+
+    def _put(self, path: str, headers: Mapping[str, str]) -> Answer:
+        if path != TOKEN_PATH:
+            return 403, "", {}
+        if self.imdsv1_only:
+            return self.refuse_status, "", {}
+        if self.silent_put:
+            return None
+        if headers.get(FORWARDED_HEADER.lower()) is not None:
+            return 403, "", {}
+        ttl = _ttl(headers.get(TTL_HEADER.lower()))
+        if ttl is None:
+            return 400, "", {}
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[token] = self._clock() + ttl
+        return 200, token, {TTL_HEADER: str(ttl)}
+
+    def _get(self, path: str, headers: Mapping[str, str]) -> Answer:
+        if not self.imdsv1_only and not self._token_valid(headers.get(TOKEN_HEADER.lower())):
+            return 401, "", {}
+        if not path.startswith("/latest/"):
+            return 404, "", {}
+        item = path[len("/latest/") :]
+        with self._lock:
+            data = self._data
+        if item in self.not_found:
+            return 404, "", {}
+        if item in data:
+            return 200, data[item], {}
+        entries = listing(data, item)
+        return (404, "", {}) if entries is None else (200, "\n".join(entries), {})
+
+    def _token_valid(self, token: str | None) -> bool:
+        with self._lock:
+            expiry = self._tokens.get(token or "")
+        return expiry is not None and self._clock() < expiry
+
+    def hold(self, connection_alive: Callable[[], bool]) -> None:
+        """Keep a swallowed request's connection open until the client gives up."""
+        limit = time.monotonic() + _HOLD_LIMIT
+        while not self._stopping.is_set() and time.monotonic() < limit and connection_alive():
+            pass
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, cut short by :meth:`stop`."""
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+
+def _ttl(value: str | None) -> int | None:
+    try:
+        ttl = int(value or "")
+    except ValueError:
+        return None
+    return ttl if 1 <= ttl <= MAX_TTL else None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], double: ImdsDouble
+    ) -> None:
+        self.double = double
+        super().__init__(address, handler)
+
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # the client hung up (it timed out): expected, stay quiet
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "EC2ws"
+    sys_version = ""
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _serve(self, method: str) -> None:
+        double = cast(_Server, self.server).double
+        self._drain()
+        answer = double.answer(method, self.path, dict(self.headers.items()))
+        double.wait(double.delay)
+        if answer is None:
+            double.hold(self._client_connected)
+            self.close_connection = True
+            return
+        status, body, extra = answer
+        self._reply(status, body.encode(), extra)
+
+    def _drain(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 0:
+            self.rfile.read(length)
+
+    def _reply(self, status: int, body: bytes, extra: Mapping[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _client_connected(self) -> bool:
+        """Wait up to 50 ms for the client; False once it has closed the connection."""
+        self.connection.settimeout(0.05)
+        try:
+            data: bytes = self.connection.recv(1)
+        except TimeoutError:
+            return True
+        except OSError:
+            return False
+        return data != b""
