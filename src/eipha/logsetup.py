@@ -1,0 +1,56 @@
+"""Logging for people and for cluster managers; nothing is configured at import.
+
+stderr always, in the one-line ``eipha: error: <what> (<why>)`` form of DESIGN §3, and
+syslog too (timestamped, with our PID) when stderr is not a terminal and the local syslog
+socket exists, which is how cluster managers run us. botocore's own loggers stay at WARNING:
+its debug output carries request headers, and credentials never go to a log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+
+SYSLOG_SOCKET = "/dev/log"
+
+
+class _Format(logging.Formatter):
+    """``eipha: error: …`` for errors (DESIGN §3), ``eipha: …`` for the rest."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        prefix = "eipha: error: " if record.levelno >= logging.ERROR else "eipha: "
+        if record.levelno == logging.WARNING:
+            prefix = "eipha: warning: "
+        record.message = prefix + record.getMessage()
+        return super().formatMessage(record)
+
+
+def configure(verbosity: int = 0, ident: str = "eipha") -> None:
+    """Set up the ``eipha`` logger: ``verbosity`` -1 quiet (errors only), 0 info, 1+ debug."""
+    level = logging.ERROR if verbosity < 0 else logging.DEBUG if verbosity > 0 else logging.INFO
+    root = logging.getLogger("eipha")
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    tty = sys.stderr.isatty()
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(_Format())
+    root.addHandler(stderr)
+    if not tty and os.path.exists(SYSLOG_SOCKET):
+        # a socket we may not write to: stderr still has everything
+        with contextlib.suppress(OSError):
+            root.addHandler(_syslog(ident))
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _syslog(ident: str) -> logging.Handler:
+    import logging.handlers  # only when there is a syslog to talk to
+
+    handler = logging.handlers.SysLogHandler(address=SYSLOG_SOCKET)
+    handler.ident = f"{ident}[{os.getpid()}]: "
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    return handler

@@ -1,0 +1,101 @@
+"""The one place that builds real adapters (IMDS, EC2) from the config and environment.
+
+Front ends ask a :class:`Runtime` for what they need; it builds each adapter once, lazily, so
+a command that needs no AWS never imports botocore.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from eipha import ec2, imds
+from eipha.clock import Deadline
+from eipha.config import Config
+from eipha.model import Address, Binding, NodeIdentity
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+
+class Ec2Api:
+    """:class:`eipha.failover.Ec2Port` over a botocore client."""
+
+    def __init__(self, client: BaseClient) -> None:
+        self.client = client
+
+    def describe_addresses(
+        self, allocation_ids: Sequence[str] = (), public_ips: Sequence[str] = ()
+    ) -> list[Address]:
+        return ec2.describe_addresses(self.client, allocation_ids, public_ips)
+
+    def associate_address(self, allocation_id: str, binding: Binding) -> str:
+        return ec2.associate_address(self.client, allocation_id, binding)
+
+    def disassociate_address(self, association_id: str) -> bool:
+        return ec2.disassociate_address(self.client, association_id)
+
+
+class Runtime:
+    """Lazily built adapters for one action, all sharing one deadline."""
+
+    def __init__(
+        self,
+        config: Config,
+        deadline: Deadline,
+        region: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.deadline = deadline
+        self.region_option = region
+        self.env = dict(os.environ) if env is None else dict(env)
+
+    @functools.cached_property
+    def imds(self) -> imds.ImdsClient:
+        transport = imds.HttpTransport(imds.endpoint_from_env(self.env))
+        return imds.ImdsClient(transport, deadline=self.deadline)
+
+    @functools.cached_property
+    def region(self) -> str:
+        """``--region``, then the config, then botocore's variables, then IMDS."""
+        return (
+            self.region_option
+            or self.config.region
+            or self.env.get("AWS_REGION")
+            or self.env.get("AWS_DEFAULT_REGION")
+            or self.imds.region()
+        )
+
+    @functools.cached_property
+    def client(self) -> BaseClient:
+        return ec2.make_client(self.region, self.deadline)
+
+    @functools.cached_property
+    def ec2(self) -> Ec2Api:
+        return Ec2Api(self.client)
+
+    def _primary_ip_of(self, eni_id: str) -> str:
+        (eni,) = ec2.describe_network_interfaces(self.client, eni_ids=[eni_id])
+        return eni.primary_ip
+
+    def identity(self, *, all_enis: bool = False) -> NodeIdentity:
+        """This node: name, instance, region, binding interface (and, for stop, every ENI)."""
+        interface = imds.local_interface(
+            self.imds, self.config.interface, primary_ip_for=self._primary_ip_of
+        )
+        eni_ids = frozenset({interface.eni_id})
+        if all_enis:
+            eni_ids |= {
+                self.imds.get(f"meta-data/network/interfaces/macs/{mac}/interface-id")
+                for mac in self.imds.macs()
+            }
+        return NodeIdentity(
+            node_name=self.config.node_name or os.uname().nodename,
+            instance_id=self.imds.instance_id(),
+            region=self.region,
+            interface=interface,
+            eni_ids=eni_ids,
+        )

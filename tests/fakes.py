@@ -1,0 +1,94 @@
+"""In-memory stand-ins for eipha's ports, for unit tests of the core."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from eipha import errors
+from eipha.model import Address, Binding
+
+
+@dataclass
+class FakeEc2:
+    """EC2 addresses in memory, implementing :class:`eipha.failover.Ec2Port`.
+
+    ``lag`` makes the next N DescribeAddresses after an AssociateAddress return the old
+    state (eventual consistency); ``after_associate`` lets a test play a racing peer.
+    """
+
+    addresses: dict[str, Address] = field(default_factory=dict)
+    calls: list[str] = field(default_factory=list)
+    lag: int = 0
+    after_associate: Callable[[FakeEc2, str], None] | None = None
+    fail: dict[str, errors.EiphaError] = field(default_factory=dict)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _stale: dict[str, Address] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(
+        self,
+        allocation_id: str,
+        public_ip: str,
+        on: Binding | None = None,
+        instance_id: str | None = None,
+    ) -> None:
+        self.addresses[allocation_id] = Address(allocation_id, public_ip)
+        if on is not None:
+            self.put(allocation_id, on, instance_id)
+
+    def put(self, allocation_id: str, on: Binding, instance_id: str | None = None) -> str:
+        association = f"eipassoc-{next(self._ids):08x}"
+        for key, other in self.addresses.items():
+            if other.network_interface_id == on.eni_id and other.private_ip == on.private_ip:
+                self.addresses[key] = Address(other.allocation_id, other.public_ip)
+        old = self.addresses[allocation_id]
+        self.addresses[allocation_id] = replace(
+            old,
+            association_id=association,
+            network_interface_id=on.eni_id,
+            private_ip=on.private_ip,
+            instance_id=instance_id,
+        )
+        return association
+
+    def _maybe_fail(self, action: str) -> None:
+        self.calls.append(action)
+        if action in self.fail:
+            raise self.fail[action]
+
+    def describe_addresses(
+        self, allocation_ids: Sequence[str] = (), public_ips: Sequence[str] = ()
+    ) -> list[Address]:
+        with self._lock:
+            self._maybe_fail("DescribeAddresses")
+            found = [
+                a
+                for a in self.addresses.values()
+                if (not allocation_ids or a.allocation_id in allocation_ids)
+                and (not public_ips or a.public_ip in public_ips)
+            ]
+            if self.lag and self._stale:
+                self.lag -= 1
+                return [self._stale.get(a.allocation_id, a) for a in found]
+            return found
+
+    def associate_address(self, allocation_id: str, binding: Binding) -> str:
+        with self._lock:
+            self._maybe_fail("AssociateAddress")
+            self._stale[allocation_id] = self.addresses[allocation_id]
+            association = self.put(allocation_id, binding)
+        if self.after_associate is not None:
+            self.after_associate(self, allocation_id)
+        return association
+
+    def disassociate_address(self, association_id: str) -> bool:
+        with self._lock:
+            self._maybe_fail("DisassociateAddress")
+            for key, a in self.addresses.items():
+                if a.association_id == association_id:
+                    self.addresses[key] = Address(a.allocation_id, a.public_ip)
+                    return True
+            return False
