@@ -1,0 +1,92 @@
+"""The ``eipha`` command line: a click group whose commands defer every heavy import.
+
+``main(argv) -> int`` is the entry point: it runs the group without click's own exit
+handling and turns every error into one line on stderr and an exit code from
+:mod:`eipha.exitcodes`. Nothing below the front ends calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import click
+
+from eipha import __version__, logsetup
+from eipha.cli import actions, config_cmd, show
+from eipha.cli.common import Options
+from eipha.errors import EiphaError
+from eipha.exitcodes import CLI, Exit, lookup
+
+log = logging.getLogger("eipha")
+
+EPILOG = """\b
+Exit codes: 0 success, 1 failure (AWS or IMDS error, deadline passed),
+2 bad usage, 3 not running (status), 4 insufficient privilege (status:
+unknown), 5 missing dependency, 6 not configured.
+Config: /etc/eipha/eipha.yaml, or --config / EIPHA_CONFIG.
+"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file [default: $EIPHA_CONFIG or "
+    "/etc/eipha/eipha.yaml; a missing default file means no config].",
+)
+@click.option("--region", metavar="REGION", help="AWS region [default: config, AWS_REGION, IMDS].")
+@click.option("-v", "--verbose", count=True, help="More detail on stderr (repeat for more).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.version_option(__version__, "--version", prog_name="eipha")
+@click.pass_context
+def cli(
+    ctx: click.Context, config_path: str | None, region: str | None, verbose: int, quiet: bool
+) -> None:
+    """Keep a pair of EC2 load balancers reachable by moving Elastic IPs between them.
+
+    eipha is the part that moves the EIPs; Heartbeat, keepalived, Pacemaker, its own peer
+    monitor or a person decides when.
+    """
+    logsetup.configure(-1 if quiet else verbose)
+    ctx.obj = Options(config_path=config_path, region=region, verbosity=-1 if quiet else verbose)
+
+
+cli.add_command(actions.start)
+cli.add_command(actions.stop)
+cli.add_command(actions.status)
+cli.add_command(show.show)
+cli.add_command(config_cmd.config)
+
+
+def _usage_line(exc: click.UsageError) -> str:
+    hint = f"see '{exc.ctx.command_path} --help'" if exc.ctx else "see 'eipha --help'"
+    return f"{exc.format_message()} ({hint})"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run eipha with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    logsetup.configure(0)
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        result = cli.main(args=args, prog_name="eipha", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.UsageError as exc:
+        log.error("%s", _usage_line(exc))
+        return int(Exit.USAGE)
+    except click.ClickException as exc:
+        log.error("%s", exc.format_message())
+        return int(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        log.error("interrupted")
+        return 130
+    except EiphaError as exc:
+        log.error("%s", exc)
+        return int(lookup(CLI, exc))
+    except Exception as exc:  # a bug: one line, no traceback unless -v
+        log.error("internal error: %r (please report this)", exc, exc_info=log.isEnabledFor(10))
+        return int(Exit.FAILURE)
+    return int(result or 0)

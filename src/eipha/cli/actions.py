@@ -1,0 +1,123 @@
+"""``eipha start|stop|status EIP…``: put EIPs on this node, take them off, ask where they are."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import click
+
+from eipha.cli.common import private_ip_option, report, runtime, timeout_option
+from eipha.errors import EiphaError
+from eipha.exitcodes import STATUS, Exit, lookup
+
+log = logging.getLogger("eipha")
+
+EIPS = click.argument("eips", nargs=-1, required=True, metavar="EIP...")
+
+
+def _resolved(ctx: click.Context, eips: Sequence[str], timeout: float | None):  # type: ignore[no-untyped-def]
+    from eipha import targets
+
+    rt = runtime(ctx, timeout)
+    selectors = targets.select_all(eips, rt.config)
+    selectors = targets.resolve_public_ips(
+        selectors, rt.config, lambda ips: rt.ec2.describe_addresses(public_ips=ips)
+    )
+    return rt, selectors
+
+
+@click.command()
+@EIPS
+@private_ip_option
+@timeout_option
+@click.pass_context
+def start(
+    ctx: click.Context, eips: tuple[str, ...], private_ip: str | None, timeout: float | None
+) -> int:
+    """Put each EIP on this node's binding (idempotent).
+
+    One DescribeAddresses for all EIPs; for each EIP not already on its binding, one
+    AssociateAddress onto this node's ENI and private IP (reassociating it from wherever it
+    is, with no gap), then read back until EC2 shows it there. If another node associates it
+    after us, start fails and says where it is: eipha does not fight.
+
+    EIP is a config name, an allocation id (eipalloc-...) or a public IP.
+    Exit 0 when every EIP is here (also if it already was).
+    """
+    from eipha import binding, failover, locking, targets
+
+    option = binding.parse_private_ip_option(private_ip) if private_ip else None
+    rt, selectors = _resolved(ctx, eips, timeout)
+    wanted = targets.targets(selectors, rt.config, rt.identity(), option)
+    with locking.locked([t.allocation_id for t in wanted], rt.deadline):
+        return report(failover.start(wanted, rt.ec2, rt.deadline))
+
+
+@click.command()
+@EIPS
+@timeout_option
+@click.pass_context
+def stop(ctx: click.Context, eips: tuple[str, ...], timeout: float | None) -> int:
+    """Disassociate each EIP, but only if it is on this node (idempotent).
+
+    One DescribeAddresses; for an EIP on one of this node's ENIs, one DisassociateAddress by
+    the AssociationId just read, so a stale stop can never remove a peer's newer association.
+    Exit 0 when none of the EIPs is here any more (also if it was elsewhere or unassociated).
+    """
+    from eipha import failover, locking, targets
+
+    rt, selectors = _resolved(ctx, eips, timeout)
+    node = rt.identity(all_enis=True)
+    wanted = targets.targets(selectors, rt.config, None, None)
+    with locking.locked([t.allocation_id for t in wanted], rt.deadline):
+        return report(failover.stop(wanted, rt.ec2, rt.deadline, node.holds))
+
+
+@click.command()
+@EIPS
+@private_ip_option
+@timeout_option
+@click.pass_context
+def status(
+    ctx: click.Context, eips: tuple[str, ...], private_ip: str | None, timeout: float | None
+) -> int:
+    """Is each EIP on this node's binding? (one DescribeAddresses)
+
+    \b
+    One EIP: prints exactly "running" or "not running".
+    Several: one "NAME: running" / "NAME: not running" line each.
+    Exit 0 all here, 3 any not here, 4 unknown (AWS or IMDS unreachable;
+    stdout still says "not running"), 6 not configured.
+    """
+    try:
+        answers = _status(ctx, eips, private_ip, timeout)
+    except EiphaError as exc:
+        log.error("%s", exc)
+        _print([(label, False) for label in eips])
+        return int(lookup(STATUS, exc))
+    _print(answers)
+    return int(Exit.OK if all(running for _, running in answers) else Exit.NOT_RUNNING)
+
+
+def _status(
+    ctx: click.Context, eips: Sequence[str], private_ip: str | None, timeout: float | None
+) -> list[tuple[str, bool]]:
+    from eipha import binding, failover, targets
+
+    option = binding.parse_private_ip_option(private_ip) if private_ip else None
+    rt, selectors = _resolved(ctx, eips, timeout)
+    wanted = targets.targets(selectors, rt.config, rt.identity(), option)
+    answers = failover.status(wanted, rt.ec2, rt.deadline)
+    for target, _running, address in answers:
+        log.debug("%s: %s; wanted on %s", target.label, address.where(), target.binding)
+    return [(target.label, running) for target, running, _ in answers]
+
+
+def _print(answers: Sequence[tuple[str, bool]]) -> None:
+    words = {True: "running", False: "not running"}
+    if len(answers) == 1:
+        click.echo(words[answers[0][1]])
+        return
+    for label, running in answers:
+        click.echo(f"{label}: {words[running]}")

@@ -1,0 +1,81 @@
+"""What every command shares: global options, config loading, the runtime, reporting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from eipha.errors import ConfigError, EiphaError, NotConfigured
+from eipha.exitcodes import CLI, Exit, Table, lookup
+
+if TYPE_CHECKING:
+    from eipha.config import Config
+    from eipha.failover import Outcome
+    from eipha.wiring import Runtime
+
+log = logging.getLogger("eipha")
+F = TypeVar("F", bound=Callable[..., object])
+
+
+@dataclass(frozen=True)
+class Options:
+    config_path: str | None
+    region: str | None
+    verbosity: int
+
+
+def options(ctx: click.Context) -> Options:
+    obj = ctx.find_object(Options)
+    return obj if obj is not None else Options(None, None, 0)
+
+
+def load_config(opts: Options) -> Config:
+    from eipha import config
+
+    try:
+        return config.load(opts.config_path)
+    except ConfigError as exc:
+        first = exc.problems[0] if exc.problems else ""
+        more = len(exc.problems) - 1
+        tail = f"; and {more} more, see 'eipha config check'" if more > 0 else ""
+        raise NotConfigured(exc.what, f"{first}{tail}") from None
+
+
+def runtime(ctx: click.Context, timeout: float | None) -> Runtime:
+    from eipha.clock import Deadline
+    from eipha.wiring import Runtime
+
+    opts = options(ctx)
+    config = load_config(opts)
+    return Runtime(config, Deadline(timeout or config.timeout), region=opts.region)
+
+
+def report(outcomes: Sequence[Outcome], table: Table = CLI) -> int:
+    """Log one line per EIP; the exit code is the first failure's, else 0."""
+    code = Exit.OK
+    for outcome in outcomes:
+        if outcome.error is not None:
+            log.error("%s", outcome.error)
+            code = code or lookup(table, outcome.error)
+        else:
+            log.info("%s", outcome.message)
+    return int(code)
+
+
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=3600),
+    metavar="SECONDS",
+    help="Deadline for the whole action [default: config timeout, 20].",
+)
+private_ip_option = click.option(
+    "--private-ip",
+    metavar="primary|secondary|IP",
+    help="Where the EIP goes on this node, instead of the config's binding rule.",
+)
+
+__all__ = ["EiphaError", "Options", "load_config", "options", "report", "runtime"]
