@@ -235,7 +235,7 @@ def _timed_out(step: Step, deadline: Deadline) -> Outcome:
 # -- actions ---------------------------------------------------------------------------------
 
 
-def bounded(work: Callable[[], T], deadline: Deadline, doing: str) -> T:
+def bounded(work: Callable[[], T], deadline: Deadline, doing: str, grace: float = GRACE) -> T:
     """Run ``work`` in a daemon thread and wait at most until the deadline plus a grace period.
 
     botocore's own timeouts and retries bound each call, but not the sum of them; this is the
@@ -252,7 +252,7 @@ def bounded(work: Callable[[], T], deadline: Deadline, doing: str) -> T:
 
     thread = threading.Thread(target=run, daemon=True, name=f"eipha-{doing}")
     thread.start()
-    thread.join(max(0.0, deadline.remaining() + GRACE))
+    thread.join(max(0.0, deadline.remaining() + grace))
     if failure:
         raise failure[0]
     if not box:
@@ -263,11 +263,18 @@ def bounded(work: Callable[[], T], deadline: Deadline, doing: str) -> T:
     return box[0]
 
 
+def _log_plan(steps: Sequence[Step]) -> None:
+    for step in steps:
+        wanted = f" (wanted on {step.target.binding})" if step.target.binding else ""
+        log.debug("plan: %s: %s; %s%s", step.target.label, step.verb.value, step.reason, wanted)
+
+
 def start(
     targets: Sequence[Target], ec2: Ec2Port, deadline: Deadline, sleep: Sleep = time.sleep
 ) -> list[Outcome]:
     def work() -> list[Outcome]:
         steps = plan_start(targets, describe(ec2, targets))
+        _log_plan(steps)
         return run_concurrently(steps, lambda s: apply_start(s, ec2, deadline, sleep), deadline)
 
     return bounded(work, deadline, "start")
@@ -278,6 +285,7 @@ def stop(
 ) -> list[Outcome]:
     def work() -> list[Outcome]:
         steps = plan_stop(targets, describe(ec2, targets), mine)
+        _log_plan(steps)
         return run_concurrently(steps, lambda s: apply_stop(s, ec2, deadline), deadline)
 
     return bounded(work, deadline, "stop")

@@ -7,6 +7,7 @@ a command that needs no AWS never imports botocore.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -18,6 +19,8 @@ from eipha.model import Address, Binding, NodeIdentity
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+
+log = logging.getLogger(__name__)
 
 
 class Ec2Api:
@@ -92,10 +95,20 @@ class Runtime:
                 self.imds.get(f"meta-data/network/interfaces/macs/{mac}/interface-id")
                 for mac in self.imds.macs()
             }
-        return NodeIdentity(
+        node = NodeIdentity(
             node_name=self.config.node_name or os.uname().nodename,
             instance_id=self.imds.instance_id(),
             region=self.region,
             interface=interface,
             eni_ids=eni_ids,
         )
+        log.debug(
+            "this node is %s (%s in %s): %s primary %s, secondaries %s",
+            node.node_name,
+            node.instance_id,
+            node.region,
+            interface.eni_id,
+            interface.primary_ip,
+            ", ".join(interface.secondary_ips) or "none",
+        )
+        return node

@@ -3,34 +3,54 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from eipha.cli.common import private_ip_option, report, runtime, timeout_option
+from eipha.cli.common import (
+    private_ip_option,
+    report,
+    runtime,
+    timeout_option,
+    verbosity_options,
+)
 from eipha.errors import EiphaError
 from eipha.exitcodes import STATUS, Exit, lookup
 
+if TYPE_CHECKING:
+    from eipha.failover import Outcome, Target
+    from eipha.model import Address
+    from eipha.targets import Selector
+    from eipha.wiring import Runtime
+
 log = logging.getLogger("eipha")
+T = TypeVar("T")
 
 EIPS = click.argument("eips", nargs=-1, required=True, metavar="EIP...")
 
 
-def _resolved(ctx: click.Context, eips: Sequence[str], timeout: float | None):  # type: ignore[no-untyped-def]
+def _resolved(rt: Runtime, eips: Sequence[str]) -> list[Selector]:
     from eipha import targets
 
-    rt = runtime(ctx, timeout)
     selectors = targets.select_all(eips, rt.config)
-    selectors = targets.resolve_public_ips(
+    return targets.resolve_public_ips(
         selectors, rt.config, lambda ips: rt.ec2.describe_addresses(public_ips=ips)
     )
-    return rt, selectors
+
+
+def _bounded(rt: Runtime, doing: str, work: Callable[[], T]) -> T:
+    """The whole action, IMDS and API calls included, under the deadline's hard bound."""
+    from eipha.failover import GRACE, bounded
+
+    return bounded(work, rt.deadline, doing, grace=GRACE * 1.5)
 
 
 @click.command()
 @EIPS
 @private_ip_option
 @timeout_option
+@verbosity_options
 @click.pass_context
 def start(
     ctx: click.Context, eips: tuple[str, ...], private_ip: str | None, timeout: float | None
@@ -48,15 +68,20 @@ def start(
     from eipha import binding, failover, locking, targets
 
     option = binding.parse_private_ip_option(private_ip) if private_ip else None
-    rt, selectors = _resolved(ctx, eips, timeout)
-    wanted = targets.targets(selectors, rt.config, rt.identity(), option)
-    with locking.locked([t.allocation_id for t in wanted], rt.deadline):
-        return report(failover.start(wanted, rt.ec2, rt.deadline))
+    rt = runtime(ctx, timeout)
+
+    def work() -> list[Outcome]:
+        wanted = targets.targets(_resolved(rt, eips), rt.config, rt.identity(), option)
+        with locking.locked([t.allocation_id for t in wanted], rt.deadline):
+            return failover.start(wanted, rt.ec2, rt.deadline)
+
+    return report(_bounded(rt, "start", work), rt.deadline.started)
 
 
 @click.command()
 @EIPS
 @timeout_option
+@verbosity_options
 @click.pass_context
 def stop(ctx: click.Context, eips: tuple[str, ...], timeout: float | None) -> int:
     """Disassociate each EIP, but only if it is on this node (idempotent).
@@ -67,17 +92,22 @@ def stop(ctx: click.Context, eips: tuple[str, ...], timeout: float | None) -> in
     """
     from eipha import failover, locking, targets
 
-    rt, selectors = _resolved(ctx, eips, timeout)
-    node = rt.identity(all_enis=True)
-    wanted = targets.targets(selectors, rt.config, None, None)
-    with locking.locked([t.allocation_id for t in wanted], rt.deadline):
-        return report(failover.stop(wanted, rt.ec2, rt.deadline, node.holds))
+    rt = runtime(ctx, timeout)
+
+    def work() -> list[Outcome]:
+        wanted = targets.targets(_resolved(rt, eips), rt.config, None, None)
+        node = rt.identity(all_enis=True)
+        with locking.locked([t.allocation_id for t in wanted], rt.deadline):
+            return failover.stop(wanted, rt.ec2, rt.deadline, node.holds)
+
+    return report(_bounded(rt, "stop", work), rt.deadline.started)
 
 
 @click.command()
 @EIPS
 @private_ip_option
 @timeout_option
+@verbosity_options
 @click.pass_context
 def status(
     ctx: click.Context, eips: tuple[str, ...], private_ip: str | None, timeout: float | None
@@ -106,9 +136,13 @@ def _status(
     from eipha import binding, failover, targets
 
     option = binding.parse_private_ip_option(private_ip) if private_ip else None
-    rt, selectors = _resolved(ctx, eips, timeout)
-    wanted = targets.targets(selectors, rt.config, rt.identity(), option)
-    answers = failover.status(wanted, rt.ec2, rt.deadline)
+    rt = runtime(ctx, timeout)
+
+    def work() -> list[tuple[Target, bool, Address]]:
+        wanted = targets.targets(_resolved(rt, eips), rt.config, rt.identity(), option)
+        return failover.status(wanted, rt.ec2, rt.deadline)
+
+    answers = _bounded(rt, "status", work)
     for target, _running, address in answers:
         log.debug("%s: %s; wanted on %s", target.label, address.where(), target.binding)
     return [(target.label, running) for target, running, _ in answers]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -54,7 +55,7 @@ def runtime(ctx: click.Context, timeout: float | None) -> Runtime:
     return Runtime(config, Deadline(timeout or config.timeout), region=opts.region)
 
 
-def report(outcomes: Sequence[Outcome], table: Table = CLI) -> int:
+def report(outcomes: Sequence[Outcome], began: float, table: Table = CLI) -> int:
     """Log one line per EIP; the exit code is the first failure's, else 0."""
     code = Exit.OK
     for outcome in outcomes:
@@ -63,7 +64,38 @@ def report(outcomes: Sequence[Outcome], table: Table = CLI) -> int:
             code = code or lookup(table, outcome.error)
         else:
             log.info("%s", outcome.message)
+    log.debug("done in %.2f s", time.monotonic() - began)
     return int(code)
+
+
+def _verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
+    from eipha import logsetup
+
+    if not value:
+        return
+    opts = options(ctx)
+    level = -1 if param.name == "quiet" else max(opts.verbosity, 0) + int(value)
+    logsetup.configure(level)
+
+
+def verbosity_options(command: F) -> F:
+    """``-v``/``-q`` after the command name too (``eipha start -v web-a``)."""
+    command = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_verbosity,
+        help="Only errors on stderr.",
+    )(command)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_verbosity,
+        help="More detail on stderr (repeat for more).",
+    )(command)
 
 
 timeout_option = click.option(
