@@ -441,7 +441,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
 _INTERFACE = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
 _INSTANCE_ID = re.compile(r"i-([0-9a-f]{8}|[0-9a-f]{17})")
-_ALLOCATION_ID = re.compile(r"eipalloc-([0-9a-f]{8}|[0-9a-f]{17})")
+ALLOCATION_ID = re.compile(r"eipalloc-([0-9a-f]{8}|[0-9a-f]{17})")
 _NO_SPACE = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
 
@@ -469,7 +469,7 @@ _name = _pattern(_NAME, "a valid name (up to 63 of A-Z a-z 0-9 . _ -, first a le
 _region = _pattern(_REGION, "an AWS region name (like 'eu-west-1')")
 _interface = _pattern(_INTERFACE, "an interface name (like 'eth0')")
 _instance_id = _pattern(_INSTANCE_ID, "an instance id")
-_allocation_id = _pattern(_ALLOCATION_ID, "an allocation id")
+_allocation_id = _pattern(ALLOCATION_ID, "an allocation id")
 
 
 def _ipv4(value: object) -> str | None:

@@ -8,17 +8,14 @@ one DescribeAddresses (the only case where naming costs a call).
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from eipha.binding import EipRule, private_ip_for, private_ip_from_option
-from eipha.config import Config, EipSpec
+from eipha.config import ALLOCATION_ID, Config, EipSpec
 from eipha.errors import NotConfigured, UsageError
 from eipha.failover import Target
 from eipha.model import Address, Binding, NodeIdentity
-
-ALLOCATION_ID = re.compile(r"^eipalloc-([0-9a-f]{8}|[0-9a-f]{17})$")
 
 
 @dataclass(frozen=True)
@@ -45,7 +42,7 @@ def select(token: str, config: Config) -> Selector:
     if token in config.eips:
         named = config.eips[token]
         return Selector(token, token, named.allocation_id, spec=named)
-    if ALLOCATION_ID.match(token):
+    if ALLOCATION_ID.fullmatch(token):
         spec = config.eip_by_allocation(token)
         return Selector(token, spec.name if spec is not None else token, token, spec=spec)
     if _is_ipv4(token):
