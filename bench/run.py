@@ -238,7 +238,8 @@ class Bench:
             eips[f"fan-{i:02d}"] = {
                 "allocation_id": alloc,
                 "home": "lb-b",
-                "private_ips": {"lb-a": ip},
+                # each EIP needs its own IP on its home too (only lb-a's are used here)
+                "private_ips": {"lb-a": ip, "lb-b": f"10.0.1.{100 + i}"},
             }
         env = {**self.env, "EIPHA_CONFIG": str(self.config(eips))}
 

@@ -36,6 +36,10 @@ class Deadline:
     def expired(self) -> bool:
         return self.clock() >= self.at
 
+    def restart(self) -> None:
+        """Start the same deadline over (a drill gives each of its moves the full time)."""
+        self.started = self.clock()
+
     def check(self, doing: str) -> None:
         """Raise :class:`DeadlineExceeded` naming what we were doing if time is up."""
         if self.expired():

@@ -863,11 +863,28 @@ def _monitor_health_check(check: object, out: list[str]) -> None:
         out.append("monitor.health_check: needs a command or a url")
 
 
+def _rule_one_primary(data: Mapping[Any, Any], out: list[str]) -> None:
+    """Binding rule 2 gives every EIP whose home is N N's primary IP: at most one may use it."""
+    on_primary: dict[str, str] = {}
+    for name, spec in _entries(_section(data, "eips")):
+        home = spec.get("home")
+        if not _is_name(home) or home in _section(spec, "private_ips"):
+            continue
+        if home in on_primary:
+            out.append(
+                f"{_join(_join('eips', name), 'home')}: EIP {on_primary[home]!r} already takes "
+                f"{home}'s primary IP; give this one eips.{name}.private_ips.{home}"
+            )
+        else:
+            on_primary[home] = name
+
+
 _CROSS_RULES: tuple[Callable[[Mapping[Any, Any], list[str]], None], ...] = (
     _rule_unique_ids,
     _rule_node_name,
     _rule_eip_nodes,
     _rule_private_ips,
+    _rule_one_primary,
     _rule_keepalived,
     _rule_monitor,
 )

@@ -10,7 +10,7 @@ parsing are botocore's own, unchanged.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,13 +176,17 @@ def describe_addresses(
     client: BaseClient,
     allocation_ids: Sequence[str] = (),
     public_ips: Sequence[str] = (),
+    filters: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Address]:
-    """DescribeAddresses for these allocation ids or public IPs (all, if neither is given)."""
+    """DescribeAddresses for these allocation ids or public IPs (all, if neither is given),
+    optionally filtered (``{"network-interface-id": [eni]}``)."""
     kwargs: dict[str, Any] = {}
     if allocation_ids:
         kwargs["AllocationIds"] = list(allocation_ids)
     if public_ips:
         kwargs["PublicIps"] = list(public_ips)
+    if filters:
+        kwargs["Filters"] = [{"Name": k, "Values": list(v)} for k, v in filters.items()]
     with translate("DescribeAddresses"):
         answer = client.describe_addresses(**kwargs)
     return [_address(item) for item in answer.get("Addresses", [])]

@@ -31,6 +31,15 @@ from eipha.model import Address, Binding
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+# Called as events(name, target) at the moments a drill times: "associate-sent",
+# "associate-returned", "visible", "disassociate-sent", "disassociate-returned".
+Events = Callable[[str, "Target"], None]
+
+
+def _no_events(name: str, target: Target) -> None:
+    pass
+
+
 READ_BACK_FIRST = 0.05
 READ_BACK_MAX = 1.0
 GRACE = 1.0  # how long past the deadline a stuck call may run before we give up on it
@@ -132,7 +141,12 @@ def plan_stop(
 
 
 def read_back(
-    ec2: Ec2Port, step: Step, association_id: str, deadline: Deadline, sleep: Sleep
+    ec2: Ec2Port,
+    step: Step,
+    association_id: str,
+    deadline: Deadline,
+    sleep: Sleep,
+    events: Events = _no_events,
 ) -> Address:
     """Read DescribeAddresses until our association is visible on the binding."""
     target, before = step.target, step.before
@@ -141,8 +155,15 @@ def read_back(
     while True:
         if delay:
             sleep(min(delay, deadline.remaining()))
-        (now,) = ec2.describe_addresses(allocation_ids=[target.allocation_id])
+        found = ec2.describe_addresses(allocation_ids=[target.allocation_id])
+        if len(found) != 1:
+            raise errors.AwsError(
+                f"DescribeAddresses for {target.label} answered {len(found)} addresses",
+                "expected exactly one",
+            )
+        now = found[0]
         if now.association_id == association_id and now.is_on(target.binding):
+            events("visible", target)
             return now
         if now.association_id != before.association_id:
             raise errors.RaceLost(
@@ -153,15 +174,19 @@ def read_back(
         delay = min(READ_BACK_MAX, max(READ_BACK_FIRST, delay * 2))
 
 
-def apply_start(step: Step, ec2: Ec2Port, deadline: Deadline, sleep: Sleep) -> Outcome:
+def apply_start(
+    step: Step, ec2: Ec2Port, deadline: Deadline, sleep: Sleep, events: Events = _no_events
+) -> Outcome:
     target = step.target
     if step.verb is Verb.NOTHING:
         return Outcome(target, False, f"{target.label}: {step.reason}; nothing to do", step.before)
     assert target.binding is not None
     deadline.check(f"starting {target.label}")
     began = time.monotonic()
+    events("associate-sent", target)
     association_id = ec2.associate_address(target.allocation_id, target.binding)
-    after = read_back(ec2, step, association_id, deadline, sleep)
+    events("associate-returned", target)
+    after = read_back(ec2, step, association_id, deadline, sleep, events)
     return Outcome(
         target,
         True,
@@ -171,13 +196,18 @@ def apply_start(step: Step, ec2: Ec2Port, deadline: Deadline, sleep: Sleep) -> O
     )
 
 
-def apply_stop(step: Step, ec2: Ec2Port, deadline: Deadline) -> Outcome:
+def apply_stop(
+    step: Step, ec2: Ec2Port, deadline: Deadline, events: Events = _no_events
+) -> Outcome:
     target, before = step.target, step.before
     if step.verb is Verb.NOTHING:
         return Outcome(target, False, f"{target.label}: {step.reason}; nothing to do", before)
     assert before.association_id is not None
     deadline.check(f"stopping {target.label}")
-    if ec2.disassociate_address(before.association_id):
+    events("disassociate-sent", target)
+    gone = ec2.disassociate_address(before.association_id)
+    events("disassociate-returned", target)
+    if gone:
         return Outcome(
             target,
             True,
@@ -226,8 +256,8 @@ def run_concurrently(
 def _timed_out(step: Step, deadline: Deadline) -> Outcome:
     exc = errors.DeadlineExceeded(
         f"{step.target.label}: EC2 did not answer in time",
-        f"deadline of {deadline.seconds:g} s passed during {step.verb.value}; it was on "
-        f"{step.before.where()} before",
+        f"deadline of {deadline.seconds:g} s passed during {step.verb.value}, so it may or "
+        f"may not have moved; it was on {step.before.where()}; check with eipha status",
     )
     return Outcome(step.target, False, str(exc), error=exc)
 
@@ -270,23 +300,35 @@ def _log_plan(steps: Sequence[Step]) -> None:
 
 
 def start(
-    targets: Sequence[Target], ec2: Ec2Port, deadline: Deadline, sleep: Sleep = time.sleep
+    targets: Sequence[Target],
+    ec2: Ec2Port,
+    deadline: Deadline,
+    sleep: Sleep = time.sleep,
+    events: Events | None = None,
 ) -> list[Outcome]:
     def work() -> list[Outcome]:
         steps = plan_start(targets, describe(ec2, targets))
         _log_plan(steps)
-        return run_concurrently(steps, lambda s: apply_start(s, ec2, deadline, sleep), deadline)
+        return run_concurrently(
+            steps, lambda s: apply_start(s, ec2, deadline, sleep, events or _no_events), deadline
+        )
 
     return bounded(work, deadline, "start")
 
 
 def stop(
-    targets: Sequence[Target], ec2: Ec2Port, deadline: Deadline, mine: Callable[[Address], bool]
+    targets: Sequence[Target],
+    ec2: Ec2Port,
+    deadline: Deadline,
+    mine: Callable[[Address], bool],
+    events: Events | None = None,
 ) -> list[Outcome]:
     def work() -> list[Outcome]:
         steps = plan_stop(targets, describe(ec2, targets), mine)
         _log_plan(steps)
-        return run_concurrently(steps, lambda s: apply_stop(s, ec2, deadline), deadline)
+        return run_concurrently(
+            steps, lambda s: apply_stop(s, ec2, deadline, events or _no_events), deadline
+        )
 
     return bounded(work, deadline, "stop")
 

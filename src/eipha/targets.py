@@ -131,9 +131,16 @@ def targets(
     private_ip: str | None,
 ) -> list[Target]:
     """Targets with bindings (``node`` given: start, status) or without (stop)."""
-    result = []
+    result: list[Target] = []
     for s in selectors:
         assert s.allocation_id is not None, "resolve_public_ips first"
         binding = binding_for(s, config, node, private_ip) if node is not None else None
+        clash = next((t for t in result if binding and t.binding == binding), None)
+        if clash is not None:
+            raise NotConfigured(
+                f"{clash.label} and {s.label} would both go on {binding}",
+                "one private IP carries one EIP; name one of them at a time, or give each "
+                "its own private IP",
+            )
         result.append(Target(s.label, s.allocation_id, binding))
     return result

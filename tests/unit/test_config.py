@@ -854,3 +854,19 @@ def test_fuzz_one_section_of_a_good_config(section: str, value: object) -> None:
     data = yaml.safe_load(FULL)
     data[section] = value
     _parses_or_config_error(yaml.safe_dump(data))
+
+
+def test_two_eips_may_not_share_their_homes_primary_ip():
+    text = (
+        "eips:\n"
+        "  web-a: {allocation_id: eipalloc-0123456789abcdef0, home: lb-a}\n"
+        "  web-c: {allocation_id: eipalloc-0123456789abcdef1, home: lb-a}\n"
+        "  web-d: {allocation_id: eipalloc-0123456789abcdef2, home: lb-a,\n"
+        "          private_ips: {lb-a: 10.0.0.14}}\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        config.parse_text(text)
+    assert error.value.problems == (
+        "eips.web-c.home: EIP 'web-a' already takes lb-a's primary IP; "
+        "give this one eips.web-c.private_ips.lb-a",
+    )

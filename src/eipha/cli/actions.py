@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Sequence
 
 import click
 
@@ -18,32 +17,9 @@ from eipha.cli.common import (
 from eipha.errors import EiphaError
 from eipha.exitcodes import STATUS, Exit, lookup
 
-if TYPE_CHECKING:
-    from eipha.failover import Outcome, Target
-    from eipha.model import Address
-    from eipha.targets import Selector
-    from eipha.wiring import Runtime
-
 log = logging.getLogger("eipha")
-T = TypeVar("T")
 
 EIPS = click.argument("eips", nargs=-1, required=True, metavar="EIP...")
-
-
-def _resolved(rt: Runtime, eips: Sequence[str]) -> list[Selector]:
-    from eipha import targets
-
-    selectors = targets.select_all(eips, rt.config)
-    return targets.resolve_public_ips(
-        selectors, rt.config, lambda ips: rt.ec2.describe_addresses(public_ips=ips)
-    )
-
-
-def _bounded(rt: Runtime, doing: str, work: Callable[[], T]) -> T:
-    """The whole action, IMDS and API calls included, under the deadline's hard bound."""
-    from eipha.failover import GRACE, bounded
-
-    return bounded(work, rt.deadline, doing, grace=GRACE * 1.5)
 
 
 @click.command()
@@ -65,17 +41,12 @@ def start(
     EIP is a config name, an allocation id (eipalloc-...) or a public IP.
     Exit 0 when every EIP is here (also if it already was).
     """
-    from eipha import binding, failover, locking, targets
+    from eipha import actions, binding
 
     option = binding.parse_private_ip_option(private_ip) if private_ip else None
     rt = runtime(ctx, timeout)
-
-    def work() -> list[Outcome]:
-        wanted = targets.targets(_resolved(rt, eips), rt.config, rt.identity(), option)
-        with locking.locked([t.allocation_id for t in wanted], rt.deadline):
-            return failover.start(wanted, rt.ec2, rt.deadline)
-
-    return report(_bounded(rt, "start", work), rt.deadline.started)
+    outcomes = actions.bounded(rt, "start", lambda: actions.start(rt, eips, option))
+    return report(outcomes, rt.deadline.started)
 
 
 @click.command()
@@ -90,17 +61,11 @@ def stop(ctx: click.Context, eips: tuple[str, ...], timeout: float | None) -> in
     the AssociationId just read, so a stale stop can never remove a peer's newer association.
     Exit 0 when none of the EIPs is here any more (also if it was elsewhere or unassociated).
     """
-    from eipha import failover, locking, targets
+    from eipha import actions
 
     rt = runtime(ctx, timeout)
-
-    def work() -> list[Outcome]:
-        wanted = targets.targets(_resolved(rt, eips), rt.config, None, None)
-        node = rt.identity(all_enis=True)
-        with locking.locked([t.allocation_id for t in wanted], rt.deadline):
-            return failover.stop(wanted, rt.ec2, rt.deadline, node.holds)
-
-    return report(_bounded(rt, "stop", work), rt.deadline.started)
+    outcomes = actions.bounded(rt, "stop", lambda: actions.stop(rt, eips))
+    return report(outcomes, rt.deadline.started)
 
 
 @click.command()
@@ -133,16 +98,11 @@ def status(
 def _status(
     ctx: click.Context, eips: Sequence[str], private_ip: str | None, timeout: float | None
 ) -> list[tuple[str, bool]]:
-    from eipha import binding, failover, targets
+    from eipha import actions, binding
 
     option = binding.parse_private_ip_option(private_ip) if private_ip else None
     rt = runtime(ctx, timeout)
-
-    def work() -> list[tuple[Target, bool, Address]]:
-        wanted = targets.targets(_resolved(rt, eips), rt.config, rt.identity(), option)
-        return failover.status(wanted, rt.ec2, rt.deadline)
-
-    answers = _bounded(rt, "status", work)
+    answers = actions.bounded(rt, "status", lambda: actions.status(rt, eips, option))
     for target, _running, address in answers:
         log.debug("%s: %s; wanted on %s", target.label, address.where(), target.binding)
     return [(target.label, running) for target, running, _ in answers]

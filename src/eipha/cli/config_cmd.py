@@ -36,7 +36,9 @@ def check(ctx: click.Context, file: str | None) -> int:
     except ConfigError as exc:
         log.error("%s", exc)
         for problem in exc.problems:
-            click.echo(f"{path}: {problem}", err=True)
+            # problems about the whole file already start with its path
+            shown = problem if problem.startswith(f"{path}: ") else f"{path}: {problem}"
+            click.echo(shown, err=True)
         return int(Exit.NOT_CONFIGURED)
     except NotConfigured as exc:
         log.error("%s", exc)

@@ -49,8 +49,9 @@ def show(ctx: click.Context, as_json: bool, timeout: float | None) -> int:
 def _node_of(
     eni_id: str | None, instance_id: str | None, config: Config, enis: Sequence[Eni]
 ) -> str | None:
+    """The configured node that owns this ENI or instance, if any."""
     owner = next((e.instance_id for e in enis if e.eni_id == eni_id), None) or instance_id
-    return next((n.name for n in config.nodes.values() if owner and n.instance_id == owner), owner)
+    return next((n.name for n in config.nodes.values() if owner and n.instance_id == owner), None)
 
 
 def _belongs(name: str | None, config: Config, enis: Sequence[Eni]) -> dict[str, Any]:
@@ -59,14 +60,14 @@ def _belongs(name: str | None, config: Config, enis: Sequence[Eni]) -> dict[str,
 
     spec = config.eips.get(name) if name else None
     if spec is None:
-        return {"node": None, "private_ip": None}
+        return {"node": None, "eni": None, "private_ip": None}
     node = config.nodes.get(spec.home)
     eni = next(
         (e for e in enis if node and e.instance_id == node.instance_id and e.device_index == 0),
         None,
     )
     if eni is None:
-        return {"node": spec.home, "private_ip": spec.private_ips.get(spec.home)}
+        return {"node": spec.home, "eni": None, "private_ip": spec.private_ips.get(spec.home)}
     rules = {n: EipRule(e.home, dict(e.private_ips)) for n, e in config.eips.items()}
     try:
         ip: str | None = private_ip_for(
@@ -96,6 +97,7 @@ def _row(address: Address, config: Config, enis: Sequence[Eni]) -> dict[str, Any
         "public_ip": address.public_ip,
         "now": {
             "node": node,
+            "instance_id": address.instance_id,
             "eni": address.network_interface_id,
             "private_ip": address.private_ip,
             "association_id": address.association_id,
@@ -111,7 +113,7 @@ def _cells(row: Mapping[str, Any]) -> tuple[str, ...]:
     return (
         row["eip"],
         row["public_ip"],
-        now["node"] or "-",
+        now["node"] or now["instance_id"] or "-",
         now["eni"] or "-",
         now["private_ip"] or "-",
         belongs,

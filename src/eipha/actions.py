@@ -1,0 +1,55 @@
+"""start, stop and status for this node, from EIP names to outcomes.
+
+The one code path behind ``eipha start|stop|status``, the cluster-manager front ends, drills
+and the simulated region: resolve the names, learn who this node is, lock, then hand over to
+:mod:`eipha.failover`. Callers put the whole call under the deadline's hard bound
+(:func:`bounded`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from eipha import failover, locking, targets
+from eipha.failover import Outcome, Target
+from eipha.model import Address
+from eipha.wiring import Runtime
+
+T = TypeVar("T")
+Events = failover.Events
+
+
+def bounded(rt: Runtime, doing: str, work: Callable[[], T]) -> T:
+    """The whole action, IMDS and API calls included, under the deadline's hard bound."""
+    return failover.bounded(work, rt.deadline, doing, grace=failover.GRACE * 1.5)
+
+
+def resolve(rt: Runtime, eips: Sequence[str]) -> list[targets.Selector]:
+    """Names, allocation ids and public IPs to selectors with allocation ids."""
+    selectors = targets.select_all(eips, rt.config)
+    return targets.resolve_public_ips(
+        selectors, rt.config, lambda ips: rt.ec2.describe_addresses(public_ips=ips)
+    )
+
+
+def start(
+    rt: Runtime, eips: Sequence[str], private_ip: str | None = None, events: Events | None = None
+) -> list[Outcome]:
+    wanted = targets.targets(resolve(rt, eips), rt.config, rt.identity(), private_ip)
+    with locking.locked([t.allocation_id for t in wanted], rt.deadline):
+        return failover.start(wanted, rt.ec2, rt.deadline, events=events)
+
+
+def stop(rt: Runtime, eips: Sequence[str]) -> list[Outcome]:
+    wanted = targets.targets(resolve(rt, eips), rt.config, None, None)
+    node = rt.identity(all_enis=True)
+    with locking.locked([t.allocation_id for t in wanted], rt.deadline):
+        return failover.stop(wanted, rt.ec2, rt.deadline, node.holds)
+
+
+def status(
+    rt: Runtime, eips: Sequence[str], private_ip: str | None = None
+) -> list[tuple[Target, bool, Address]]:
+    wanted = targets.targets(resolve(rt, eips), rt.config, rt.identity(), private_ip)
+    return failover.status(wanted, rt.ec2, rt.deadline)
