@@ -280,12 +280,24 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(4)).rstrip() for c in cells)
 
 
+def compile_eipha() -> None:
+    """Byte-compile eipha as pip does when it installs a package: a checkout installed with
+    ``pip install -e`` (and PYTHONDONTWRITEBYTECODE) would otherwise recompile eipha's source
+    on every run while boto3, botocore and the aws CLI load their cached bytecode."""
+    import compileall
+
+    import eipha
+
+    compileall.compile_dir(Path(eipha.__file__).parent, quiet=1)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=9, help="runs per measurement (median)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     args = parser.parse_args(argv)
     began = time.perf_counter()
+    compile_eipha()
     with tempfile.TemporaryDirectory() as tmp, SimulatedRegion() as region:
         bench = Bench(region, args.repeat, Path(tmp))
         try:

@@ -10,6 +10,7 @@ parsing are botocore's own, unchanged.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -88,8 +89,7 @@ def make_client(region: str, deadline: Deadline | None = None) -> BaseClient:
     import botocore.session
 
     session = botocore.session.get_session()
-    loader = session.get_component("data_loader")
-    loader.search_paths.insert(0, str(DATA_DIR))
+    session.register_component("data_loader", _loader(session.get_config_variable("data_path")))
     config = botocore.config.Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
@@ -104,6 +104,23 @@ def make_client(region: str, deadline: Deadline | None = None) -> BaseClient:
     if deadline is not None:
         client.meta.events.register_first("needs-retry.ec2", _stop_retrying_at(deadline))
     return client
+
+
+def _loader(data_path: str | None) -> Any:
+    """botocore's loader with eipha's reduced data first (then AWS_DATA_PATH, then botocore's).
+
+    It also answers "which services exist?" with EC2 alone: botocore asks that before loading
+    any model, and answers it by listing and stat-ing every one of its ~440 service
+    directories, which took longer than everything else in creating the client (18 ms).
+    """
+    import botocore.loaders
+
+    class Ec2Loader(botocore.loaders.Loader):  # type: ignore[misc]
+        def list_available_services(self, type_name: str) -> list[str]:
+            return ["ec2"]
+
+    extra = [str(DATA_DIR), *(p for p in (data_path or "").split(os.pathsep) if p)]
+    return Ec2Loader(extra_search_paths=extra)
 
 
 def _stop_retrying_at(deadline: Deadline) -> Callable[..., None]:
