@@ -309,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = [*status, bench.help(), *bench.actions(), *bench.fan_out()]
         finally:
             bench.imds.stop()
+    simulate = median_of(1, [*bench.eipha, "drill", "--simulate"], bench.env)
+    rows.append(Row("eipha drill --simulate", *simulate, note="target < 20 s"))
     eipha, aws, boto = status
     rows.append(
         Row(

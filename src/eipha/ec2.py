@@ -26,6 +26,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Every EC2 operation eipha calls, and nothing else: the reduced service model holds exactly
+# these (tools/gen_ec2_model.py), and `eipha iam-policy` grants exactly these.
+OPERATIONS = (
+    "AssociateAddress",
+    "DescribeAddresses",
+    "DescribeNetworkInterfaces",
+    "DisassociateAddress",
+)
 DATA_DIR = Path(__file__).resolve().parent / "_data"
 API_VERSION = "2016-11-15"
 CONNECT_TIMEOUT = 2.0
@@ -194,6 +202,8 @@ def describe_addresses(
     allocation_ids: Sequence[str] = (),
     public_ips: Sequence[str] = (),
     filters: Mapping[str, Sequence[str]] | None = None,
+    *,
+    dry_run: bool = False,
 ) -> list[Address]:
     """DescribeAddresses for these allocation ids or public IPs (all, if neither is given),
     optionally filtered (``{"network-interface-id": [eni]}``)."""
@@ -204,6 +214,8 @@ def describe_addresses(
         kwargs["PublicIps"] = list(public_ips)
     if filters:
         kwargs["Filters"] = [{"Name": k, "Values": list(v)} for k, v in filters.items()]
+    if dry_run:
+        kwargs["DryRun"] = True
     with translate("DescribeAddresses"):
         answer = client.describe_addresses(**kwargs)
     return [_address(item) for item in answer.get("Addresses", [])]
@@ -228,12 +240,12 @@ def associate_address(
     return str(answer["AssociationId"])
 
 
-def disassociate_address(client: BaseClient, association_id: str) -> bool:
+def disassociate_address(client: BaseClient, association_id: str, *, dry_run: bool = False) -> bool:
     """DisassociateAddress by the AssociationId just read. False if it no longer exists
     (someone moved the EIP meanwhile): the stop is done either way."""
     try:
         with translate(f"DisassociateAddress {association_id}"):
-            client.disassociate_address(AssociationId=association_id)
+            client.disassociate_address(AssociationId=association_id, DryRun=dry_run)
     except errors.AwsError as exc:
         if exc.code == "InvalidAssociationID.NotFound":
             return False
@@ -256,10 +268,14 @@ def _eni(item: dict[str, Any]) -> Eni:
 
 
 def describe_network_interfaces(
-    client: BaseClient, eni_ids: Sequence[str] = (), instance_ids: Sequence[str] = ()
+    client: BaseClient,
+    eni_ids: Sequence[str] = (),
+    instance_ids: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
 ) -> list[Eni]:
     """DescribeNetworkInterfaces by ENI id, or by the instances they are attached to."""
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"DryRun": True} if dry_run else {}
     if eni_ids:
         kwargs["NetworkInterfaceIds"] = list(eni_ids)
     if instance_ids:
@@ -267,3 +283,19 @@ def describe_network_interfaces(
     with translate("DescribeNetworkInterfaces"):
         answer = client.describe_network_interfaces(**kwargs)
     return [_eni(item) for item in answer.get("NetworkInterfaces", [])]
+
+
+def permitted(call: Callable[[], object]) -> bool:
+    """Run one EC2 call made with ``dry_run=True``: True if IAM allows it (DryRunOperation),
+    False if it does not (UnauthorizedOperation); any other error is raised as it is."""
+    try:
+        call()
+    except errors.AwsPermissionDenied as exc:
+        if exc.code == "UnauthorizedOperation":
+            return False
+        raise
+    except errors.AwsError as exc:
+        if exc.code == "DryRunOperation":
+            return True
+        raise
+    raise errors.AwsError("a DryRun call was carried out", "the endpoint ignored DryRun=True")

@@ -9,7 +9,17 @@ import pytest
 
 from eipha.cli import cli, main
 
-COMMANDS = [["start"], ["stop"], ["status"], ["show"], ["config"], ["config", "check"]]
+COMMANDS = [
+    ["start"],
+    ["stop"],
+    ["status"],
+    ["show"],
+    ["config"],
+    ["config", "check"],
+    ["drill"],
+    ["validate"],
+    ["iam-policy"],
+]
 
 
 @pytest.mark.parametrize("command", [[], *COMMANDS], ids=lambda c: " ".join(c) or "eipha")
@@ -34,7 +44,15 @@ def run_isolated(code: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["start", "--help"], ["status", "--help"], ["config", "check", "--help"]]
+    "args",
+    [
+        ["--help"],
+        ["start", "--help"],
+        ["status", "--help"],
+        ["config", "check", "--help"],
+        ["drill", "--help"],
+        ["iam-policy", "--help"],
+    ],
 )
 def test_help_does_not_import_boto(args):
     code = (

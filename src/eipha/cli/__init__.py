@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import click
 
 from eipha import __version__, logsetup
-from eipha.cli import actions, config_cmd, show
+from eipha.cli import actions, config_cmd, drill_cmd, iam_cmd, show, validate_cmd
 from eipha.cli.common import Options
 from eipha.errors import EiphaError
 from eipha.exitcodes import CLI, Exit, lookup
@@ -59,6 +59,9 @@ cli.add_command(actions.stop)
 cli.add_command(actions.status)
 cli.add_command(show.show)
 cli.add_command(config_cmd.config)
+cli.add_command(drill_cmd.drill)
+cli.add_command(validate_cmd.validate)
+cli.add_command(iam_cmd.iam_policy)
 
 
 def _usage_line(exc: click.UsageError) -> str:

@@ -90,6 +90,7 @@ class _Fault:
     status: int
     message: str
     remaining: int | None  # None: until cleared
+    skip: int = 0  # matching requests to let through first
 
 
 class SimulatedRegion:
@@ -241,8 +242,10 @@ class SimulatedRegion:
         status: int | None = None,
         times: int | None = 1,
         message: str | None = None,
+        skip: int = 0,
     ) -> None:
-        """Answer the next ``times`` EC2 requests for ``action`` (None: any) with an error.
+        """Answer the next ``times`` EC2 requests for ``action`` (None: any) with an error,
+        after letting the first ``skip`` of them through.
 
         The answer is EC2's XML error document with ``error_code`` and HTTP ``status``
         (default from :data:`STATUS_BY_CODE`, else 400); moto never sees the request. It is
@@ -257,6 +260,7 @@ class SimulatedRegion:
             status=status if status is not None else STATUS_BY_CODE.get(error_code, 400),
             message=message or _MESSAGES.get(error_code, f"Injected fault {error_code}."),
             remaining=times,
+            skip=skip,
         )
         with self._lock:
             self._faults.append(fault)
@@ -270,6 +274,9 @@ class SimulatedRegion:
         with self._lock:
             for fault in self._faults:
                 if fault.action is None or fault.action == action:
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        return None
                     if fault.remaining is not None:
                         fault.remaining -= 1
                         if fault.remaining == 0:

@@ -1,0 +1,279 @@
+"""``eipha validate``: is this node ready to take over? A checklist, each item with its fix.
+
+Checks, in order: the config; IMDSv2; this node's ENI; for each EIP the binding IP on the ENI
+and on the OS interface (missing there is a warning, with the fix); the
+``net.ipv4.ip_nonlocal_bind`` hint; and IAM permissions, asked with ``DryRun=True`` calls
+(DryRunOperation = allowed, UnauthorizedOperation = denied). Nothing is changed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from eipha import ec2, errors
+from eipha.binding import EipRule, private_ip_for
+from eipha.config import Config
+from eipha.exitcodes import Exit
+from eipha.model import Binding, Interface, NodeIdentity
+from eipha.wiring import Runtime
+
+NONLOCAL_BIND = Path("/proc/sys/net/ipv4/ip_nonlocal_bind")
+SYSFS_NET = Path("/sys/class/net")
+PLACEHOLDER_ASSOCIATION = "eipassoc-00000000000000000"
+
+
+class Status(Enum):
+    PASS = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+    exit: Exit = Exit.OK  # what a failure of this check means for the exit code
+
+
+# An OS interface's IPv4 addresses, or None when they cannot be read.
+AddressReader = Callable[[str], "set[str] | None"]
+
+
+def os_addresses(interface: str) -> set[str] | None:
+    """IPv4 addresses on a local interface, from iproute2 (``ip -j -4 addr show``)."""
+    try:
+        out = subprocess.run(
+            ["ip", "-j", "-4", "addr", "show", "dev", interface],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout
+        links = json.loads(out or "[]")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return {a["local"] for link in links for a in link.get("addr_info", []) if "local" in a}
+
+
+def interface_by_mac(mac: str, sysfs: Path = SYSFS_NET) -> str | None:
+    """The local interface whose MAC is ``mac``, if any."""
+    if not sysfs.is_dir():
+        return None
+    for link in sorted(sysfs.iterdir()):
+        try:
+            if (link / "address").read_text().strip().lower() == mac.lower():
+                return link.name
+        except OSError:
+            continue
+    return None
+
+
+def _fail(name: str, exc: errors.EiphaError) -> Check:
+    from eipha.exitcodes import CLI, lookup
+
+    return Check(name, Status.FAIL, str(exc), lookup(CLI, exc))
+
+
+def check_bindings(config: Config, node: NodeIdentity) -> tuple[list[Check], list[str]]:
+    """Every configured EIP's binding IP on this node, checked against the ENI."""
+    iface = node.interface
+    rules = {n: EipRule(e.home, dict(e.private_ips)) for n, e in config.eips.items()}
+    checks, ips = [], []
+    for name in sorted(config.eips):
+        try:
+            ip = private_ip_for(name, node.node_name, rules, iface.primary_ip, iface.secondary_ips)
+        except errors.NotConfigured as exc:
+            checks.append(_fail(f"{name}: binding IP", exc))
+            continue
+        kind = "primary" if ip == iface.primary_ip else "secondary"
+        if ip in iface.private_ips:
+            checks.append(
+                Check(
+                    f"{name}: binding IP",
+                    Status.PASS,
+                    f"{ip} ({kind}) is assigned to {iface.eni_id}",
+                )
+            )
+            ips.append(ip)
+        else:
+            checks.append(
+                Check(
+                    f"{name}: binding IP",
+                    Status.FAIL,
+                    f"{ip} is not assigned to {iface.eni_id} (it has "
+                    f"{', '.join(iface.private_ips)}); assign it in EC2",
+                    Exit.NOT_CONFIGURED,
+                )
+            )
+    return checks, ips
+
+
+def check_os(
+    iface: Interface, ips: Sequence[str], name: str | None, read: AddressReader
+) -> list[Check]:
+    """Binding IPs present on the OS interface (missing: a warning naming the fix)."""
+    local = name or interface_by_mac(iface.mac)
+    if local is None:
+        return [
+            Check(
+                "OS interface",
+                Status.WARN,
+                f"no local interface has {iface.eni_id}'s MAC {iface.mac}",
+            )
+        ]
+    present = read(local)
+    if present is None:
+        return [Check("OS interface", Status.WARN, f"could not read the addresses of {local}")]
+    checks = []
+    for ip in ips:
+        if ip in present:
+            checks.append(Check(f"{ip} on {local}", Status.PASS, "configured on the interface"))
+        else:
+            checks.append(
+                Check(
+                    f"{ip} on {local}",
+                    Status.WARN,
+                    f"not on {local}: traffic to it would be dropped; run "
+                    "`eipha secondary-ips` (or ip addr add "
+                    f"{ip}/32 dev {local})",
+                )
+            )
+    missing = [ip for ip in ips if ip not in present]
+    checks.append(nonlocal_bind_hint(missing))
+    return checks
+
+
+def nonlocal_bind_hint(missing: Sequence[str], path: Path = NONLOCAL_BIND) -> Check:
+    try:
+        value = path.read_text().strip()
+    except OSError:
+        return Check("net.ipv4.ip_nonlocal_bind", Status.SKIP, "cannot read it here")
+    if value == "1":
+        return Check(
+            "net.ipv4.ip_nonlocal_bind",
+            Status.PASS,
+            "1: HAProxy may bind addresses the interface does not carry yet",
+        )
+    hint = (
+        "0: fine when HAProxy binds *:PORT; if it binds the EIP's private IPs, set it to 1 "
+        "or make sure they are on the interface"
+    )
+    return Check("net.ipv4.ip_nonlocal_bind", Status.WARN if missing else Status.PASS, hint)
+
+
+def check_iam(rt: Runtime, node: NodeIdentity) -> list[Check]:
+    """Ask IAM with DryRun calls whether this node may do what eipha does."""
+    client = rt.client
+    config = rt.config
+    spec = next(iter(sorted(config.eips.values(), key=lambda e: e.name)), None)
+    binding = Binding(node.interface.eni_id, node.interface.primary_ip)
+    probes: list[tuple[str, Callable[[], object]]] = [
+        ("DescribeAddresses", lambda: ec2.describe_addresses(client, dry_run=True)),
+        (
+            "DescribeNetworkInterfaces",
+            lambda: ec2.describe_network_interfaces(client, dry_run=True),
+        ),
+    ]
+    if spec is not None:
+        association = _association_of(client, spec.allocation_id)
+        probes += [
+            (
+                "AssociateAddress",
+                lambda: ec2.associate_address(client, spec.allocation_id, binding, dry_run=True),
+            ),
+            (
+                "DisassociateAddress",
+                lambda: ec2.disassociate_address(client, association, dry_run=True),
+            ),
+        ]
+    return [_iam_check(action, probe) for action, probe in probes]
+
+
+def _association_of(client: object, allocation_id: str) -> str:
+    """The EIP's current association, to ask about DisassociateAddress for it; a well-formed
+    placeholder when there is none (or DescribeAddresses itself is denied)."""
+    try:
+        (address,) = ec2.describe_addresses(client, [allocation_id])
+    except (errors.EiphaError, ValueError):
+        return PLACEHOLDER_ASSOCIATION
+    return address.association_id or PLACEHOLDER_ASSOCIATION
+
+
+def _iam_check(action: str, probe: Callable[[], object]) -> Check:
+    name = f"IAM ec2:{action}"
+    try:
+        allowed = ec2.permitted(probe)
+    except errors.EiphaError as exc:
+        return Check(name, Status.WARN, f"could not tell: {exc}")
+    if allowed:
+        return Check(name, Status.PASS, "allowed (DryRunOperation)")
+    return Check(
+        name, Status.FAIL, "denied (UnauthorizedOperation): see `eipha iam-policy`", Exit.PRIVILEGE
+    )
+
+
+def run(rt: Runtime, read: AddressReader = os_addresses) -> list[Check]:
+    """The whole checklist; stops early only where later checks cannot run."""
+    config = rt.config
+    checks = [
+        Check(
+            "config",
+            Status.PASS,
+            f"{config.path or 'no config file'}: "
+            f"{len(config.eips)} EIPs, {len(config.nodes)} nodes",
+        )
+    ]
+    try:
+        instance = rt.imds.instance_id()
+        checks.append(
+            Check(
+                "IMDSv2",
+                Status.PASS,
+                f"{rt.imds.endpoint}: instance {instance}, region {rt.region}",
+            )
+        )
+    except errors.EiphaError as exc:
+        return [*checks, _fail("IMDSv2", exc)]
+    try:
+        node = rt.identity()
+    except errors.EiphaError as exc:
+        return [*checks, _fail("network interface", exc)]
+    iface = node.interface
+    checks.append(
+        Check(
+            "network interface",
+            Status.PASS,
+            f"{config.interface or 'device 0'}: {iface.eni_id}, primary "
+            f"{iface.primary_ip}, secondaries "
+            f"{', '.join(iface.secondary_ips) or 'none'}",
+        )
+    )
+    bindings, ips = check_bindings(config, node)
+    checks += bindings
+    checks += check_os(iface, ips, config.interface, read)
+    try:
+        checks += check_iam(rt, node)
+    except errors.EiphaError as exc:
+        checks.append(_fail("IAM", exc))
+    return checks
+
+
+def exit_code(checks: Sequence[Check]) -> Exit:
+    """0 all pass; 6 config or ENI wrong; 4 a permission missing; 1 otherwise."""
+    failed = {c.exit for c in checks if c.status is Status.FAIL}
+    for code in (Exit.NOT_CONFIGURED, Exit.PRIVILEGE):
+        if code in failed:
+            return code
+    return Exit.FAILURE if failed else Exit.OK
+
+
+def render(checks: Sequence[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    return "\n".join(f"[{c.status.value:>4}] {c.name:<{width}}  {c.detail}" for c in checks)
