@@ -18,12 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-OPERATIONS = (
-    "AssociateAddress",
-    "DescribeAddresses",
-    "DescribeNetworkInterfaces",
-    "DisassociateAddress",
-)
+from eipha import ec2
+
+OPERATIONS = ec2.OPERATIONS
 API_VERSION = "2016-11-15"
 DATA = Path(__file__).resolve().parent.parent / "src/eipha/_data"
 TARGET = DATA / "ec2" / API_VERSION
