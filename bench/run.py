@@ -265,6 +265,35 @@ class Bench:
         ]
 
 
+def secondary_ips(repeat: int) -> Row:
+    """One no-change `eipha secondary-ips` (cold), in a network namespace (root only)."""
+    if os.geteuid() != 0:
+        return Row("secondary-ips, no change", 0, 0, note="skipped: needs root")
+    from eipha.sim.netns import NodeNetns
+
+    mac, primary = "0a:00:00:00:00:0a", "10.0.0.11"
+    data = node_metadata(
+        "i-0aaaaaaaaaaaaaaaa",
+        "eu-west-1",
+        "eu-west-1a",
+        [(mac, "eni-0aaaaaaaaaaaaaaaa", 0, primary, ["10.0.0.12"], "10.0.0.0/24")],
+    )
+    with NodeNetns(mac, primary) as ns:
+        endpoint = ns.start_imds(data)
+        config = ns.dir / "eipha.yaml"
+        config.write_text("eips: {web-a: {allocation_id: eipalloc-0123456789abcdef0, home: a}}\n")
+        env = {
+            **os.environ,
+            **SAFE_ENV,
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": endpoint,
+            "EIPHA_CONFIG": str(config),
+        }
+        argv = ns.argv([sys.executable, "-m", "eipha", "secondary-ips"])
+        measure(argv, env)  # the first sync adds the address
+        wall, rss = median_of(repeat, argv, env)
+    return Row("secondary-ips, no change (cold)", wall, rss, note="in a network namespace")
+
+
 def table(rows: Sequence[Row]) -> str:
     header = ("measurement", "wall s", "peak MB", "API calls / note")
     cells = [header] + [
@@ -309,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = [*status, bench.help(), *bench.actions(), *bench.fan_out()]
         finally:
             bench.imds.stop()
+    rows.append(secondary_ips(args.repeat))
     simulate = median_of(1, [*bench.eipha, "drill", "--simulate"], bench.env)
     rows.append(Row("eipha drill --simulate", *simulate, note="target < 20 s"))
     eipha, aws, boto = status

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run every tier: generated data, lint, types, unit,
-# integration. Safe on a fresh machine and on a developer's: it only ever talks to loopback.
+# integration, system. Safe on a fresh machine and on a developer's: it only ever talks to
+# loopback, and the system tier (root) builds and removes its own network namespaces.
 # Usage: bash scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,24 @@ started=$SECONDS
 python=${PYTHON:-python3}
 
 step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - started))"; }
+
+# Debian packages the tiers use: iproute2 (ip netns, veth), util-linux (setpriv),
+# systemd (systemd-analyze verify for the shipped units), shellcheck (shell scripts).
+debs="iproute2 util-linux systemd shellcheck"
+missing=""
+for pkg in $debs; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+    step "installing Debian packages:$missing"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "scripts/test.sh: need root to install:$missing" >&2
+        exit 1
+    fi
+    apt-get update -q
+    # shellcheck disable=SC2086 # one word per package
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+fi
 
 step "installing into .venv"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
@@ -23,6 +42,9 @@ step "ruff"
 ruff check .
 ruff format --check .
 
+step "shellcheck"
+shellcheck scripts/*.sh .ci/run
+
 step "mypy --strict"
 mypy
 
@@ -32,5 +54,8 @@ pytest tests/unit "$@"
 
 step "integration tests (moto server over HTTP, IMDSv2 doubles, eipha as a subprocess)"
 pytest tests/integration "$@"
+
+step "system tests (root: network namespaces, the real kernel)"
+pytest tests/system "$@"
 
 step "all tiers passed"

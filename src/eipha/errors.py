@@ -85,6 +85,10 @@ class AwsNotConfigured(NotConfigured):
         self.code = code
 
 
+class NetlinkFailure(EiphaError):
+    """The kernel refused an address change (netlink), for a reason other than privilege."""
+
+
 class DeadlineExceeded(Unknown):
     """The action's deadline (``timeout``) passed before it finished."""
 

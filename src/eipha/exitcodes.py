@@ -34,6 +34,7 @@ CLI: Table = (
     (errors.DependencyMissing, Exit.DEPENDENCY),
     (errors.Unknown, Exit.FAILURE),
     (errors.RaceLost, Exit.FAILURE),
+    (errors.NetlinkFailure, Exit.FAILURE),
     (errors.EiphaError, Exit.FAILURE),
 )
 

@@ -350,6 +350,16 @@ def read_mac(interface_name: str, sysfs: Path = SYSFS_NET) -> str | None:
     return text.strip().lower() or None
 
 
+def interface_by_mac(mac: str, sysfs: Path = SYSFS_NET) -> str | None:
+    """The local interface whose MAC is ``mac``, if any."""
+    if not sysfs.is_dir():
+        return None
+    for link in sorted(sysfs.iterdir()):
+        if read_mac(link.name, sysfs) == mac.lower():
+            return link.name
+    return None
+
+
 def local_interface(
     imds: ImdsClient,
     interface_name: str | None,

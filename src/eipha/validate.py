@@ -19,11 +19,11 @@ from eipha import ec2, errors
 from eipha.binding import EipRule, private_ip_for
 from eipha.config import Config
 from eipha.exitcodes import Exit
+from eipha.imds import interface_by_mac
 from eipha.model import Binding, Interface, NodeIdentity
 from eipha.wiring import Runtime
 
 NONLOCAL_BIND = Path("/proc/sys/net/ipv4/ip_nonlocal_bind")
-SYSFS_NET = Path("/sys/class/net")
 PLACEHOLDER_ASSOCIATION = "eipassoc-00000000000000000"
 
 
@@ -60,19 +60,6 @@ def os_addresses(interface: str) -> set[str] | None:
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
     return {a["local"] for link in links for a in link.get("addr_info", []) if "local" in a}
-
-
-def interface_by_mac(mac: str, sysfs: Path = SYSFS_NET) -> str | None:
-    """The local interface whose MAC is ``mac``, if any."""
-    if not sysfs.is_dir():
-        return None
-    for link in sorted(sysfs.iterdir()):
-        try:
-            if (link / "address").read_text().strip().lower() == mac.lower():
-                return link.name
-        except OSError:
-            continue
-    return None
 
 
 def _fail(name: str, exc: errors.EiphaError) -> Check:

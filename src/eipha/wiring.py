@@ -80,14 +80,14 @@ class Runtime:
     def ec2(self) -> Ec2Api:
         return Ec2Api(self.client)
 
-    def _primary_ip_of(self, eni_id: str) -> str:
+    def primary_ip_of(self, eni_id: str) -> str:
         (eni,) = ec2.describe_network_interfaces(self.client, eni_ids=[eni_id])
         return eni.primary_ip
 
     def identity(self, *, all_enis: bool = False) -> NodeIdentity:
         """This node: name, instance, region, binding interface (and, for stop, every ENI)."""
         interface = imds.local_interface(
-            self.imds, self.config.interface, primary_ip_for=self._primary_ip_of
+            self.imds, self.config.interface, primary_ip_for=self.primary_ip_of
         )
         eni_ids = frozenset({interface.eni_id})
         if all_enis:

@@ -19,6 +19,7 @@ COMMANDS = [
     ["drill"],
     ["validate"],
     ["iam-policy"],
+    ["secondary-ips"],
 ]
 
 

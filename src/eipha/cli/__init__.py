@@ -14,7 +14,15 @@ from collections.abc import Sequence
 import click
 
 from eipha import __version__, logsetup
-from eipha.cli import actions, config_cmd, drill_cmd, iam_cmd, show, validate_cmd
+from eipha.cli import (
+    actions,
+    config_cmd,
+    drill_cmd,
+    iam_cmd,
+    secondary_cmd,
+    show,
+    validate_cmd,
+)
 from eipha.cli.common import Options
 from eipha.errors import EiphaError
 from eipha.exitcodes import CLI, Exit, lookup
@@ -62,6 +70,7 @@ cli.add_command(config_cmd.config)
 cli.add_command(drill_cmd.drill)
 cli.add_command(validate_cmd.validate)
 cli.add_command(iam_cmd.iam_policy)
+cli.add_command(secondary_cmd.secondary_ips)
 
 
 def _usage_line(exc: click.UsageError) -> str:
