@@ -10,9 +10,11 @@ python=${PYTHON:-python3}
 
 step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - started))"; }
 
-# Debian packages the tiers use: iproute2 (ip netns, veth), util-linux (setpriv),
-# systemd (systemd-analyze verify for the shipped units), shellcheck (shell scripts).
-debs="iproute2 util-linux systemd shellcheck"
+# Debian packages the tiers use: iproute2 (ip netns, veth), util-linux (setpriv, unshare,
+# nsenter), systemd (systemd-analyze verify for the shipped units), shellcheck (shell
+# scripts), heartbeat, keepalived and nftables (the namespace lab), resource-agents
+# (ocf-tester and the OCF DTD) with libxml2-utils (xmllint).
+debs="iproute2 util-linux systemd shellcheck heartbeat keepalived nftables resource-agents libxml2-utils"
 missing=""
 for pkg in $debs; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
@@ -35,15 +37,17 @@ step "installing into .venv"
     -c requirements/constraints.txt -e '.[test,bench]'
 export PATH="$PWD/.venv/bin:$PATH"
 
-step "generated botocore data matches the installed botocore"
+step "generated files (reduced botocore data, the OCF agent) are up to date"
 python tools/gen_ec2_model.py --check
+python tools/gen_ocf_agent.py --check
 
 step "ruff"
 ruff check .
 ruff format --check .
 
 step "shellcheck"
-shellcheck scripts/*.sh .ci/run
+shellcheck scripts/*.sh .ci/run \
+    resource_agents/heartbeat/eipha resource_agents/ocf/eipha resource_agents/keepalived/eipha-notify
 
 step "mypy --strict"
 mypy

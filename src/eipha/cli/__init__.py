@@ -16,6 +16,7 @@ import click
 from eipha import __version__, logsetup
 from eipha.cli import (
     actions,
+    agents_cmd,
     config_cmd,
     drill_cmd,
     iam_cmd,
@@ -71,6 +72,9 @@ cli.add_command(drill_cmd.drill)
 cli.add_command(validate_cmd.validate)
 cli.add_command(iam_cmd.iam_policy)
 cli.add_command(secondary_cmd.secondary_ips)
+cli.add_command(agents_cmd.heartbeat)
+cli.add_command(agents_cmd.keepalived)
+cli.add_command(agents_cmd.ocf)
 
 
 def _usage_line(exc: click.UsageError) -> str:

@@ -119,6 +119,7 @@ class ImdsDouble:
         self.not_found: set[str] = set(not_found)
         self.requests: list[tuple[str, str, int]] = []
         self._data = dict(data or {})
+        self._by_client: dict[str, dict[str, str]] = {}
         self._address = (host, port)
         self._clock = clock
         self._lock = threading.Lock()
@@ -178,6 +179,12 @@ class ImdsDouble:
         with self._lock:
             self._data = new
 
+    def serve_client(self, address: str, data: Mapping[str, str]) -> None:
+        """Answer requests from ``address`` with ``data`` (one double playing several
+        instances, told apart by source address, as in a namespace lab)."""
+        with self._lock:
+            self._by_client[address] = dict(data)
+
     def fail_next(self, n: int, status: int = 500) -> None:
         """The next ``n`` requests (of any kind) answer ``status``."""
         with self._lock:
@@ -190,7 +197,9 @@ class ImdsDouble:
 
     # -- answers (called from the handler threads) -------------------------------------------
 
-    def answer(self, method: str, path: str, headers: Mapping[str, str]) -> Answer:
+    def answer(
+        self, method: str, path: str, headers: Mapping[str, str], client: str | None = None
+    ) -> Answer:
         """``(status, body, extra headers)`` for one request, or None to stay silent.
         Header names are matched case-insensitively."""
         path = path.split("?", 1)[0]
@@ -201,7 +210,7 @@ class ImdsDouble:
         elif method == "PUT":
             result = self._put(path, headers)
         else:
-            result = self._get(path, headers)
+            result = self._get(path, headers, client)
         with self._lock:
             self.requests.append((method, path, SILENT if result is None else result[0]))
         return result
@@ -229,14 +238,14 @@ class ImdsDouble:
             self._tokens[token] = self._clock() + ttl
         return 200, token, {TTL_HEADER: str(ttl)}
 
-    def _get(self, path: str, headers: Mapping[str, str]) -> Answer:
+    def _get(self, path: str, headers: Mapping[str, str], client: str | None = None) -> Answer:
         if not self.imdsv1_only and not self._token_valid(headers.get(TOKEN_HEADER.lower())):
             return 401, "", {}
         if not path.startswith("/latest/"):
             return 404, "", {}
         item = path[len("/latest/") :]
         with self._lock:
-            data = self._data
+            data = self._by_client.get(client or "", self._data)
         if item in self.not_found:
             return 404, "", {}
         if item in data:
@@ -302,7 +311,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         double = cast(_Server, self.server).double
         self._drain()
-        answer = double.answer(method, self.path, dict(self.headers.items()))
+        answer = double.answer(
+            method, self.path, dict(self.headers.items()), str(self.client_address[0])
+        )
         double.wait(double.delay)
         if answer is None:
             double.hold(self._client_connected)

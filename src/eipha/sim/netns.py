@@ -8,6 +8,8 @@ and deletes the namespace; use it as a context manager so that happens on failur
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -16,10 +18,28 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+CLONE_NEWNET = 0x40000000
+
+
+@contextlib.contextmanager
+def in_netns(name: str) -> Iterator[None]:
+    """Run the calling thread inside network namespace ``name`` (one this lab created), and
+    always bring it back. Sockets made meanwhile stay in that namespace: a server started
+    here listens there, while its threads run in this process."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    with open("/proc/thread-self/ns/net") as home, open(f"/run/netns/{name}") as there:
+        if libc.setns(there.fileno(), CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name} failed")
+        try:
+            yield
+        finally:
+            if libc.setns(home.fileno(), CLONE_NEWNET) != 0:  # pragma: no cover
+                os._exit(70)  # never go on running in the wrong namespace
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

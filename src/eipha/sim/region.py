@@ -99,12 +99,21 @@ class SimulatedRegion:
     Use as a context manager, or call :meth:`start` and (always) :meth:`stop`.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, region: str = "eu-west-1"):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = "eu-west-1",
+        lab_namespace: str | None = None,
+    ):
+        """``lab_namespace``: the name of a network namespace the caller created and is in
+        (see :func:`eipha.sim.netns.in_netns`); only then may ``host`` be a non-loopback
+        address, which exists only inside that namespace."""
         try:
             loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:
             loopback = False
-        if not loopback:
+        if not loopback and not lab_namespace:
             raise ValueError(f"SimulatedRegion binds loopback IP addresses only, not {host!r}")
         self.host = host
         self.region = region

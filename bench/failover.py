@@ -1,0 +1,156 @@
+"""Failover timing in the namespace lab (root only): Heartbeat and keepalived calling eipha,
+against the same managers calling the aws CLI the way the old blog did, in the same run.
+
+    python bench/failover.py              # 5 failovers per manager and variant (~5 minutes)
+    python bench/failover.py --runs 7 --json out.json
+
+For each failover: SIGKILL the peer's manager (lb-b), and time until EC2 shows web-b on
+lb-a's secondary IP. Two numbers per run:
+
+* total: from the kill to visible (the manager's detection included);
+* script: from the manager's first call of the script about web-b after the kill to visible
+  (for Heartbeat a status, then a start; for keepalived the notify). This is the part the
+  script is responsible for, measured instead of estimated: the installed script is wrapped
+  (the same way for both variants) by one that logs `date +%s.%N` and then execs it.
+
+Then lb-b comes back and takes web-b home before the next run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.system.lab import EIPHA_BIN, Lab, wait_for  # noqa: E402
+from tests.system.managers import (  # noqa: E402
+    install_heartbeat,
+    install_keepalived,
+    start_heartbeat,
+    start_keepalived,
+)
+
+BASELINE = ROOT / "bench" / "baseline"
+WRAPPER = """#!/bin/sh
+echo "$(date +%s.%N) $*" >> {log}
+exec {real} "$@"
+"""
+HOME_B, B_ON_A = ("lb-b", "10.0.0.21"), ("lb-a", "10.0.0.12")
+
+
+def baseline_defaults(lab: Lab) -> None:
+    """What the aws-CLI scripts hard-code, as the blog's did: ids, ENIs and IPs per node."""
+    for node in lab.nodes.values():
+        me = lab.world.nodes[node.name]
+        lines = [
+            f"PATH={EIPHA_BIN.parent}:/usr/sbin:/usr/bin:/sbin:/bin",
+            f"AWS_DEFAULT_REGION={lab.world.region}",
+        ]
+        for eip in lab.world.eips.values():
+            ip = me.primary_ip if eip.home == node.name else me.secondary_ips[0]
+            key = eip.name.replace("-", "_")
+            lines += [f"EIP_{key}={eip.allocation_id}", f"ENI_{key}={me.eni_id}", f"IP_{key}={ip}"]
+        (node.dir / "default" / "eipha-baseline").write_text("\n".join(lines) + "\n")
+
+
+def wrap(lab: Lab, manager: str) -> None:
+    """Put the timing wrapper in front of the installed script on every node."""
+    for node in lab.nodes.values():
+        installed = (
+            node.dir / "ha.d" / "resource.d" / "eipha"
+            if manager == "heartbeat"
+            else node.dir / "keepalived" / "eipha-notify"
+        )
+        real = installed.with_name(installed.name + ".real")
+        installed.rename(real)
+        installed.write_text(WRAPPER.format(log=node.dir / "calls.log", real=real))
+        installed.chmod(0o755)
+
+
+def first_call(node_dir: Path, since: float, manager: str) -> float:
+    """When the manager first called the script about web-b after ``since``."""
+    needle = "web-b" if manager == "heartbeat" else "VI_B MASTER"
+    for line in (node_dir / "calls.log").read_text().splitlines():
+        at, _, args = line.partition(" ")
+        if float(at) >= since and needle in args:
+            return float(at)
+    raise AssertionError(f"no call about web-b after the kill in {node_dir}/calls.log")
+
+
+def failovers(manager: str, variant: str, runs: int) -> list[tuple[float, float]]:
+    install, start = {
+        "heartbeat": (install_heartbeat, start_heartbeat),
+        "keepalived": (install_keepalived, start_keepalived),
+    }[manager]
+    script: str | Path = f"{manager}/eipha" if manager == "heartbeat" else "keepalived/eipha-notify"
+    if variant == "awscli":
+        script = BASELINE / f"{manager}-awscli"
+    times = []
+    with Lab.build() as lab:
+        baseline_defaults(lab)
+        install(lab, script)
+        wrap(lab, manager)
+        for node in lab.nodes.values():
+            start(node)
+        lab.wait_where("web-b", HOME_B, 60)
+        for _ in range(runs):
+            b = lab.nodes["lb-b"]
+            killed = time.time()
+            b.kill(manager)
+            wait_for("web-b on lb-a", lambda: lab.where("web-b") == B_ON_A, 60, 0.02)
+            visible = time.time()
+            called = first_call(lab.nodes["lb-a"].dir, killed, manager)
+            times.append((visible - killed, visible - called))
+            start(b)
+            lab.wait_where("web-b", HOME_B, 60)
+            time.sleep(2.0)  # let both managers settle before the next kill
+        if lab.reboots():
+            raise SystemExit(f"a node tried to reboot: {lab.reboots()}")
+    return times
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args(argv)
+    results: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    report: Callable[[str], None] = print
+    for manager in ("heartbeat", "keepalived"):
+        results[manager] = {}
+        for variant in ("eipha", "awscli"):
+            print(f"{manager} + {variant}: {args.runs} failovers ...", file=sys.stderr)
+            results[manager][variant] = failovers(manager, variant, args.runs)
+    report(
+        f"{'manager':<11} {'script':<7} {'total s':>8} {'script s':>9}  "
+        "script part of each run (first call -> visible)"
+    )
+    for manager, variants in results.items():
+        for variant, times in variants.items():
+            total = statistics.median(t for t, _ in times)
+            part = statistics.median(p for _, p in times)
+            report(
+                f"{manager:<11} {variant:<7} {total:8.3f} {part:9.3f}  "
+                + " ".join(f"{p:.2f}" for _, p in times)
+            )
+        ratio = statistics.median(p for _, p in variants["awscli"]) / statistics.median(
+            p for _, p in variants["eipha"]
+        )
+        report(
+            f"{manager:<11} the eipha part is {ratio:.2f}x faster than the aws-CLI "
+            "script's (target >= 2x)"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,336 @@
+"""keepalived (eipha keepalived notify|fifo): every argument form keepalived produces, FIFO
+lines, which EIPs an instance carries, event ordering, and the FIFO reader itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from eipha import errors
+from eipha.agents import keepalived
+from eipha.agents.keepalived import Event, Stamp
+from tests.unit.test_agents_common import A_PRIMARY, A_SECOND, CONFIG, WEB_A, WEB_B, World, config
+
+MAPPED = CONFIG + "keepalived:\n  instances: {VI_WEB: [web-a, web-b], VI_B: [web-b]}\n"
+
+
+@pytest.fixture
+def world(run_dir: Path) -> World:
+    return World()
+
+
+@pytest.fixture(autouse=True)
+def logs(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every decision is one INFO line: let caplog see them (an in-process ``main()`` in
+    another test may have set up eipha's logger to stop at its own handlers)."""
+    monkeypatch.setattr(logging.getLogger("eipha"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="eipha")
+
+
+def stamp(ticks: int, pid: int = 100, boot: str = "boot-1") -> Stamp:
+    return Stamp(ticks, pid, boot)
+
+
+# --------------------------------------------------------------------------- notify arguments
+
+
+@pytest.mark.parametrize(
+    ("args", "event"),
+    [
+        (["INSTANCE", "VI_1", "MASTER", "100"], Event("INSTANCE", "VI_1", "MASTER", 100)),
+        (["INSTANCE", "VI_1", "BACKUP"], Event("INSTANCE", "VI_1", "BACKUP")),
+        (["GROUP", "G1", "FAULT", "0"], Event("GROUP", "G1", "FAULT", 0)),
+        (["INSTANCE", "VI_1", "STOP", "100"], Event("INSTANCE", "VI_1", "STOP", 100)),
+        (["INSTANCE", "VI_1", "DELETED", "100"], Event("INSTANCE", "VI_1", "DELETED", 100)),
+        # the user's own arguments come first; keepalived's are read from the end
+        (
+            ["--mine", "x", "INSTANCE", "VI_1", "MASTER", "150"],
+            Event("INSTANCE", "VI_1", "MASTER", 150),
+        ),
+        (["my", "words", "INSTANCE", "VI_1", "MASTER"], Event("INSTANCE", "VI_1", "MASTER")),
+        (
+            ["INSTANCE", "GROUP", "INSTANCE", "VI_1", "BACKUP", "7"],
+            Event("INSTANCE", "VI_1", "BACKUP", 7),
+        ),
+        # notify_master_rx_lower_pri gets no arguments: the line spells the event out
+        (
+            ["INSTANCE", "VI_WEB", "MASTER_RX_LOWER_PRI"],
+            Event("INSTANCE", "VI_WEB", "MASTER_RX_LOWER_PRI"),
+        ),
+        # hand-written lines in lower case: keywords are upper-cased, names kept as written
+        (
+            ["instance", "vi_web", "master_rx_lower_pri"],
+            Event("INSTANCE", "vi_web", "MASTER_RX_LOWER_PRI"),
+        ),
+        (["group", "g", "backup", "0"], Event("GROUP", "g", "BACKUP", 0)),
+    ],
+)
+def test_parse_args(args: list[str], event: Event):
+    assert keepalived.parse_args(args) == event
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["MASTER"],
+        ["VI_1", "MASTER"],
+        ["INSTANCE", "VI_1"],
+        ["foo", "bar", "baz", "qux"],
+        ["INSTANCE", "VI_1", "PRIMARY", "100"],  # not a keepalived state
+        ["INSTANCE", "VI_1", "MASTER", "high"],  # 4th word neither priority nor state
+        ["INSTANCE", "VI_1", "MASTER", "-1"],
+        ["NODE", "VI_1", "MASTER", "100"],
+        ["INSTANCE", "", "MASTER", "100"],
+        ["INSTANCE", "VI_1", "MASTER", "100", "extra"],  # keepalived's words must be last
+    ],
+)
+def test_parse_args_rejects(args: list[str]):
+    with pytest.raises(errors.UsageError):
+        keepalived.parse_args(args)
+
+
+def test_notify_usage_is_exit_2_and_touches_nothing(world: World):
+    assert keepalived.notify(["INSTANCE", "VI_1"], world.setup, None) == 2
+    assert world.built == []
+    assert world.ec2.calls == []
+
+
+# --------------------------------------------------------------------------- FIFO lines
+
+
+@pytest.mark.parametrize(
+    ("line", "event"),
+    [
+        ('INSTANCE "VI_1" MASTER 100', Event("INSTANCE", "VI_1", "MASTER", 100)),
+        ('GROUP "G" BACKUP 0', Event("GROUP", "G", "BACKUP", 0)),
+        (
+            'INSTANCE "VI_1" MASTER_RX_LOWER_PRI 100',
+            Event("INSTANCE", "VI_1", "MASTER_RX_LOWER_PRI", 100),
+        ),
+        ('INSTANCE "VI with space" FAULT 50', Event("INSTANCE", "VI with space", "FAULT", 50)),
+        ("INSTANCE VI_1 STOP 100\r", Event("INSTANCE", "VI_1", "STOP", 100)),
+        ('  INSTANCE  "VI_1"  BACKUP  100  ', Event("INSTANCE", "VI_1", "BACKUP", 100)),
+        # notify_priority_changes: read, and nothing to do
+        ('INSTANCE "VI_1" MASTER_PRIORITY 90', Event("INSTANCE", "VI_1", "MASTER_PRIORITY", 90)),
+        ('INSTANCE "VI_1" BACKUP_PRIORITY 80', Event("INSTANCE", "VI_1", "BACKUP_PRIORITY", 80)),
+    ],
+)
+def test_parse_line(line: str, event: Event):
+    assert keepalived.parse_line(line) == event
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'INSTANCE "VI_1 MASTER 100',  # unterminated quote
+        'RS "10.0.0.1:80" UP',  # a checker line on the global FIFO
+        'VS "10.0.0.10:80" DOWN',
+        'INSTANCE "VI_1" PRIMARY 90',  # not a keepalived state
+        'INSTANCE "VI_1"',
+        'junk "VI_1" MASTER 100 and more',
+        "\x00\x01binary",
+        "",
+    ],
+)
+def test_parse_line_rejects(line: str):
+    with pytest.raises(errors.UsageError):
+        keepalived.parse_line(line)
+
+
+def test_handle_line_never_raises(world: World, caplog):
+    keepalived.handle_line('INSTANCE "VI_1 MASTER 100', world.setup)
+    world.node = None  # IMDS down: the start fails, the reader goes on
+    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', world.setup)
+    assert "ignoring FIFO line" in caplog.text
+    assert "IMDS did not answer" in caplog.text
+
+
+# --------------------------------------------------------------------------- which EIPs
+
+
+def test_eips_for():
+    mapped = config(MAPPED)
+    assert keepalived.eips_for("VI_WEB", mapped) == ("web-a", "web-b")
+    assert keepalived.eips_for("VI_B", mapped) == ("web-b",)
+    assert keepalived.eips_for("VI_DB", mapped) is None
+    assert keepalived.eips_for("ANY", config()) == ("web-a", "web-b")
+
+
+def test_eips_for_without_a_config_is_not_configured():
+    from eipha.config import EMPTY
+
+    with pytest.raises(errors.NotConfigured):
+        keepalived.eips_for("VI_1", EMPTY)
+
+
+# --------------------------------------------------------------------------- handling
+
+
+def test_master_starts_the_instances_eips(world: World):
+    world.text = MAPPED
+    assert keepalived.notify(["INSTANCE", "VI_B", "MASTER", "100"], world.setup, stamp(1)) == 0
+    assert world.where(WEB_B) == A_SECOND
+    assert world.where(WEB_A) is None
+
+
+@pytest.mark.parametrize(
+    "state", ["BACKUP", "FAULT", "STOP", "DELETED", "MASTER_PRIORITY", "BACKUP_PRIORITY"]
+)
+def test_other_states_build_nothing_and_call_nothing(world: World, state: str, caplog):
+    world.ec2.put(WEB_A, A_PRIMARY)
+    assert keepalived.notify(["INSTANCE", "VI_WEB", state, "100"], world.setup, stamp(1)) == 0
+    assert world.built == []
+    assert world.ec2.calls == []
+    assert f"INSTANCE VI_WEB is {state} (priority 100): nothing to do" in caplog.text
+    assert world.where(WEB_A) == A_PRIMARY
+
+
+def test_unmapped_instance_does_nothing(world: World, caplog):
+    world.text = MAPPED
+    assert keepalived.notify(["INSTANCE", "VI_DB", "MASTER", "100"], world.setup, stamp(1)) == 0
+    assert world.ec2.calls == []
+    assert "not in keepalived.instances of /etc/eipha/eipha.yaml" in caplog.text
+
+
+def test_a_failed_start_is_exit_1(world: World):
+    world.ec2.fail["AssociateAddress"] = errors.AwsError("AssociateAddress failed", "500")
+    assert keepalived.notify(["INSTANCE", "VI_1", "MASTER", "100"], world.setup, stamp(1)) == 1
+
+
+def test_a_config_error_is_exit_1(world: World):
+    world.text = "eips: {}\n"
+    assert keepalived.notify(["INSTANCE", "VI_1", "MASTER", "100"], world.setup, stamp(1)) == 1
+
+
+def test_same_event_twice_is_harmless(world: World):
+    args = ["INSTANCE", "VI_WEB", "MASTER", "100"]
+    assert keepalived.notify(args, world.setup, stamp(1)) == 0
+    calls = len(world.ec2.calls)
+    assert keepalived.notify(args, world.setup, stamp(2)) == 0
+    assert world.ec2.calls[calls:] == ["DescribeAddresses"]  # already there: one read
+    assert world.where(WEB_A) == A_PRIMARY
+
+
+# --------------------------------------------------------------------------- ordering
+
+
+def test_a_stale_master_after_a_later_backup_is_skipped(world: World, caplog):
+    """keepalived forked MASTER (tick 10) then BACKUP (tick 11); BACKUP got the lock first.
+    The stale MASTER must not take the EIPs back."""
+    assert keepalived.notify(["INSTANCE", "VI_WEB", "BACKUP", "100"], world.setup, stamp(11)) == 0
+    assert keepalived.notify(["INSTANCE", "VI_WEB", "MASTER", "100"], world.setup, stamp(10)) == 0
+    assert world.ec2.calls == []
+    assert "skipped; a later event (BACKUP) was handled already" in caplog.text
+
+
+def test_ordering_is_per_instance_boot_and_pid(world: World):
+    world.text = CONFIG + "keepalived:\n  instances: {VI_WEB: [web-a], VI_B: [web-b]}\n"
+    keepalived.notify(["INSTANCE", "VI_B", "BACKUP", "100"], world.setup, stamp(20, pid=500))
+    # another instance is not overtaken
+    assert keepalived.notify(["INSTANCE", "VI_WEB", "MASTER", "1"], world.setup, stamp(5)) == 0
+    assert world.where(WEB_A) == A_PRIMARY
+    # same tick: the PID breaks the tie
+    keepalived.notify(["INSTANCE", "VI_B", "MASTER", "1"], world.setup, stamp(20, pid=499))
+    assert world.where(WEB_B) is None
+    # after a reboot the old record means nothing
+    keepalived.notify(["INSTANCE", "VI_B", "MASTER", "1"], world.setup, stamp(3, boot="boot-2"))
+    assert world.where(WEB_B) == A_SECOND
+
+
+def test_without_a_stamp_every_event_counts(world: World):
+    keepalived.notify(["INSTANCE", "VI_WEB", "BACKUP", "100"], world.setup, stamp(11))
+    assert keepalived.notify(["INSTANCE", "VI_WEB", "MASTER", "100"], world.setup, None) == 0
+    assert world.where(WEB_A) == A_PRIMARY
+
+
+def test_a_broken_ledger_is_ignored(world: World, run_dir: Path):
+    (run_dir / "locks").mkdir(parents=True)
+    (run_dir / "locks" / keepalived.LEDGER).write_text("{not json")
+    assert keepalived.notify(["INSTANCE", "VI_WEB", "MASTER", "1"], world.setup, stamp(1)) == 0
+    assert world.where(WEB_A) == A_PRIMARY
+
+
+def test_fork_stamp_reads_proc(tmp_path: Path):
+    (tmp_path / "self").mkdir()
+    fields = " ".join(str(n) for n in range(3, 30))  # field 22 (starttime) is "22"
+    (tmp_path / "self" / "stat").write_text(f"4242 (eipha (x) y) {fields}\n")
+    (tmp_path / "sys" / "kernel" / "random").mkdir(parents=True)
+    (tmp_path / "sys" / "kernel" / "random" / "boot_id").write_text("b00t\n")
+    assert keepalived.fork_stamp(tmp_path) == Stamp(22, 4242, "b00t")
+    assert keepalived.fork_stamp(tmp_path / "absent") is None
+
+
+def test_fork_stamp_of_this_process():
+    here = keepalived.fork_stamp()
+    assert here is not None
+    assert here.pid == os.getpid()
+    assert here.boot
+
+
+# --------------------------------------------------------------------------- the FIFO reader
+
+
+def write_later(path: Path, chunks: list[bytes], close: bool = True) -> threading.Thread:
+    def run() -> None:
+        fd = os.open(path, os.O_WRONLY)  # blocks until the reader has opened it
+        for chunk in chunks:
+            os.write(fd, chunk)
+            time.sleep(0.02)
+        if close:
+            os.close(fd)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_fifo_lines_until_eof(tmp_path: Path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    writer = write_later(path, [b'INSTANCE "VI_1" MAS', b"TER 100\nGROUP ", b'"G" BACKUP 0\nlast'])
+    with keepalived.Fifo(str(path)) as reader:
+        lines = list(reader.lines())
+    writer.join(5)
+    assert lines == ['INSTANCE "VI_1" MASTER 100', 'GROUP "G" BACKUP 0', "last"]
+    assert not reader.stopping
+
+
+def test_fifo_stops_on_sigterm_and_restores_the_handler(tmp_path: Path):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    before = signal.getsignal(signal.SIGTERM)
+    write_later(path, [b'INSTANCE "VI_1" BACKUP 100\n'], close=False)
+    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        with keepalived.Fifo(str(path)) as reader:
+            lines = list(reader.lines())
+    finally:
+        timer.cancel()
+    assert lines == ['INSTANCE "VI_1" BACKUP 100']
+    assert reader.stopping
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_fifo_that_cannot_be_opened_is_exit_1(world: World, tmp_path: Path):
+    assert keepalived.fifo(str(tmp_path / "absent"), world.setup) == 1
+
+
+def test_fifo_mode_handles_each_line(world: World, tmp_path: Path, caplog):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    world.text = MAPPED
+    write_later(
+        path, [b'INSTANCE "VI_B" MASTER 100\n', b"garbage\n", b'INSTANCE "VI_B" BACKUP 50\n']
+    )
+    assert keepalived.fifo(str(path), world.setup) == 0
+    assert world.where(WEB_B) == A_SECOND
+    assert "ignoring FIFO line 'garbage'" in caplog.text
+    assert "end of file; exiting" in caplog.text
