@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from eipha import failover, locking, targets
 from eipha.failover import Outcome, Target
-from eipha.model import Address
+from eipha.model import Address, NodeIdentity
 from eipha.wiring import Runtime
 
 T = TypeVar("T")
@@ -33,17 +33,29 @@ def resolve(rt: Runtime, eips: Sequence[str]) -> list[targets.Selector]:
     )
 
 
+def prepare(
+    rt: Runtime, eips: Sequence[str], *, all_enis: bool = False
+) -> tuple[list[targets.Selector], NodeIdentity]:
+    """Check the names (no I/O), then learn who this node is from IMDS while the EC2 client
+    is built in another thread; then resolve public IPs, if any were given."""
+    targets.select_all(eips, rt.config)  # an unknown name fails before any I/O
+    rt.prefetch_client()
+    node = rt.identity(all_enis=all_enis)
+    return resolve(rt, eips), node
+
+
 def start(
     rt: Runtime, eips: Sequence[str], private_ip: str | None = None, events: Events | None = None
 ) -> list[Outcome]:
-    wanted = targets.targets(resolve(rt, eips), rt.config, rt.identity(), private_ip)
+    selectors, node = prepare(rt, eips)
+    wanted = targets.targets(selectors, rt.config, node, private_ip)
     with locking.locked([t.allocation_id for t in wanted], rt.deadline):
         return failover.start(wanted, rt.ec2, rt.deadline, events=events)
 
 
 def stop(rt: Runtime, eips: Sequence[str]) -> list[Outcome]:
-    wanted = targets.targets(resolve(rt, eips), rt.config, None, None)
-    node = rt.identity(all_enis=True)
+    selectors, node = prepare(rt, eips, all_enis=True)
+    wanted = targets.targets(selectors, rt.config, None, None)
     with locking.locked([t.allocation_id for t in wanted], rt.deadline):
         return failover.stop(wanted, rt.ec2, rt.deadline, node.holds)
 
@@ -51,5 +63,6 @@ def stop(rt: Runtime, eips: Sequence[str]) -> list[Outcome]:
 def status(
     rt: Runtime, eips: Sequence[str], private_ip: str | None = None
 ) -> list[tuple[Target, bool, Address]]:
-    wanted = targets.targets(resolve(rt, eips), rt.config, rt.identity(), private_ip)
+    selectors, node = prepare(rt, eips)
+    wanted = targets.targets(selectors, rt.config, node, private_ip)
     return failover.status(wanted, rt.ec2, rt.deadline)

@@ -6,9 +6,11 @@ a command that needs no AWS never imports botocore.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -75,6 +77,21 @@ class Runtime:
     @functools.cached_property
     def client(self) -> BaseClient:
         return ec2.make_client(self.region, self.deadline)
+
+    def prefetch_client(self) -> None:
+        """Build the EC2 client (importing botocore, which is CPU) and resolve credentials
+        (on EC2, IMDS round trips) in a thread, while this one reads who this node is from
+        IMDS: a cold start/status overlaps the two instead of waiting for each in turn."""
+        region = self.region  # first, here: the IMDS client is not shared across threads
+
+        def build() -> None:
+            # botocore resolves the credential chain while creating the client; any failure
+            # here shows again, with its error, when the client is used
+            with contextlib.suppress(Exception):
+                self.client  # noqa: B018 - build it now
+            log.debug("EC2 client ready for %s", region)
+
+        threading.Thread(target=build, daemon=True, name="eipha-client").start()
 
     @functools.cached_property
     def ec2(self) -> Ec2Api:

@@ -57,6 +57,9 @@ class FakeRuntime:
     deadline: Deadline
     node: NodeIdentity | None = LB_A
 
+    def prefetch_client(self) -> None:
+        pass  # the fake EC2 needs no client
+
     def identity(self, *, all_enis: bool = False) -> NodeIdentity:
         if self.node is None:
             raise errors.MetadataError("IMDS did not answer", "connection refused")
