@@ -72,7 +72,8 @@ class HealthCheck:
 
 @dataclass(frozen=True)
 class MonitorSpec:
-    """``monitor`` (§7). ``quorum`` empty means: use the default gateway."""
+    """``monitor`` (§7). ``quorum`` entries are ``A.B.C.D`` (ICMP echo) or ``A.B.C.D:PORT``
+    (TCP connect); empty means: use the default gateway."""
 
     port: int
     key_file: str
@@ -84,6 +85,8 @@ class MonitorSpec:
     auto_failback: bool
     min_hold: float
     release_on_exit: bool
+    metrics_textfile: str | None = None  # Prometheus textfile (node_exporter's collector)
+    metrics_listen: str | None = None  # "A.B.C.D:PORT" for a /metrics HTTP endpoint
 
 
 @dataclass(frozen=True)
@@ -482,6 +485,26 @@ def _ipv4(value: object) -> str | None:
     return f"{_show(value)} is not an IPv4 address"
 
 
+_HOST_PORT = re.compile(r"([0-9.]+):([0-9]{1,5})")
+
+
+def _quorum_target(value: object) -> str | None:
+    """``A.B.C.D`` (answers ICMP echo) or ``A.B.C.D:PORT`` (accepts a TCP connection)."""
+    if not isinstance(value, str):
+        return f"must be an IPv4 address or IPv4:PORT, got {_show(value)}"
+    split = _HOST_PORT.fullmatch(value)
+    if split is None:
+        if _parses(ipaddress.IPv4Address, value) or _parses(ipaddress.IPv6Address, value):
+            return _ipv4(value)  # fine, or "is IPv6; use IPv4"
+        return f"{_show(value)} is not an IPv4 address or IPv4:PORT"
+    host, port = split.groups()
+    if _ipv4(host) is not None:
+        return f"{_show(value)} is not IPv4:PORT ({_show(host)} is not an IPv4 address)"
+    if not 1 <= int(port) <= 65535:
+        return f"{_show(value)}: the port must be 1 to 65535"
+    return None
+
+
 def _parses(kind: Callable[[str], object], value: str) -> bool:
     try:
         kind(value)
@@ -602,6 +625,16 @@ _HEALTH_CHECK = _Record(
     }
 )
 
+
+def _listen(value: object) -> str | None:
+    """``A.B.C.D:PORT`` to listen on."""
+    if not (isinstance(value, str) and _HOST_PORT.fullmatch(value)):
+        return f"must be IPv4:PORT to listen on, got {_show(value)}"
+    return _quorum_target(value)
+
+
+_METRICS = _Record({"textfile": _Field(_absolute_path), "listen": _Field(_listen)})
+
 _MONITOR = _Record(
     {
         "port": _Field(_port, 7694),
@@ -609,11 +642,12 @@ _MONITOR = _Record(
         "interval": _Field(_interval, 1.0),
         "dead_after": _Field(_interval, 5.0),
         "init_dead": _Field(_interval, 15.0),
-        "quorum": _Field(_ListOf(_ipv4), ()),
+        "quorum": _Field(_ListOf(_quorum_target), ()),
         "health_check": _Field(_HEALTH_CHECK),
         "auto_failback": _Field(_boolean, True),
         "min_hold": _Field(_hold, 10.0),
         "release_on_exit": _Field(_boolean, False),
+        "metrics": _Field(_METRICS),
     }
 )
 
@@ -819,6 +853,9 @@ def _rule_monitor(data: Mapping[Any, Any], out: list[str]) -> None:
     _monitor_nodes(data, out)
     _monitor_timing(monitor, out)
     _monitor_health_check(monitor.get("health_check"), out)
+    metrics = monitor.get("metrics")
+    if isinstance(metrics, dict) and not metrics:
+        out.append("monitor.metrics: give a textfile, a listen address, or both")
 
 
 def _monitor_nodes(data: Mapping[Any, Any], out: list[str]) -> None:
@@ -939,6 +976,8 @@ def _build_monitor(spec: Mapping[str, Any] | None) -> MonitorSpec | None:
         auto_failback=get("auto_failback"),
         min_hold=float(get("min_hold")),
         release_on_exit=get("release_on_exit"),
+        metrics_textfile=(spec.get("metrics") or {}).get("textfile"),
+        metrics_listen=(spec.get("metrics") or {}).get("listen"),
     )
 
 

@@ -232,5 +232,5 @@ def test_simulate_json_reports_every_step():
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["ok"] is True
-    assert len(report["steps"]) == 6
+    assert len(report["steps"]) == 10  # act one (a cluster manager), act two (monitors)
     assert all(step["ok"] for step in report["steps"])

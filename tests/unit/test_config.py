@@ -154,6 +154,12 @@ def test_health_check_by_url_gets_its_defaults() -> None:
     )
 
 
+def test_quorum_takes_addresses_for_icmp_and_address_port_for_tcp() -> None:
+    parsed = config.parse_text(monitor("quorum: [10.0.0.1, '10.0.0.2:443', 10.0.0.3:65535]"))
+    assert parsed.monitor is not None
+    assert parsed.monitor.quorum == ("10.0.0.1", "10.0.0.2:443", "10.0.0.3:65535")
+
+
 def test_seconds_accept_int_and_float_and_are_stored_as_float() -> None:
     parsed = config.parse_text("timeout: 7\n" + monitor("interval: 2\ndead_after: 6.5"))
     assert parsed.monitor is not None
@@ -515,6 +521,36 @@ BAD = [
         id="quorum-ipv6",
     ),
     pytest.param(
+        monitor("quorum: ['10.0.0.1:0']"),
+        "monitor.quorum[0]: '10.0.0.1:0': the port must be 1 to 65535",
+        id="quorum-port-zero",
+    ),
+    pytest.param(
+        monitor("quorum: ['10.0.0.1:65536']"),
+        "monitor.quorum[0]: '10.0.0.1:65536': the port must be 1 to 65535",
+        id="quorum-port-too-big",
+    ),
+    pytest.param(
+        monitor("quorum: ['10.0.0:80']"),
+        "monitor.quorum[0]: '10.0.0:80' is not IPv4:PORT ('10.0.0' is not an IPv4 address)",
+        id="quorum-port-bad-address",
+    ),
+    pytest.param(
+        monitor("quorum: [10.0.0.1, 'gateway:80']"),
+        "monitor.quorum[1]: 'gateway:80' is not an IPv4 address or IPv4:PORT",
+        id="quorum-name-and-port",
+    ),
+    pytest.param(
+        monitor("quorum: ['[::1]:80']"),
+        "monitor.quorum[0]: '[::1]:80' is not an IPv4 address or IPv4:PORT",
+        id="quorum-ipv6-and-port",
+    ),
+    pytest.param(
+        monitor("quorum: ['10.0.0.1:http']"),
+        "monitor.quorum[0]: '10.0.0.1:http' is not an IPv4 address or IPv4:PORT",
+        id="quorum-port-name",
+    ),
+    pytest.param(
         NODES + EIPS + "monitor: {interval: 1}\n",
         "monitor.key_file: missing",
         id="monitor-no-key-file",
@@ -869,4 +905,39 @@ def test_two_eips_may_not_share_their_homes_primary_ip():
     assert error.value.problems == (
         "eips.web-c.home: EIP 'web-a' already takes lb-a's primary IP; "
         "give this one eips.web-c.private_ips.lb-a",
+    )
+
+
+@pytest.mark.parametrize(
+    ("metrics", "problem"),
+    [
+        ("{}", "monitor.metrics: give a textfile, a listen address, or both"),
+        ("{listen: 9694}", "monitor.metrics.listen: must be IPv4:PORT to listen on, got 9694"),
+        ("{textfile: metrics.prom}", "monitor.metrics.textfile: 'metrics.prom' is not an absolute"),
+        ("{port: 1}", "monitor.metrics.port: unknown key 'port'"),
+    ],
+)
+def test_monitor_metrics_problems(metrics, problem):
+    text = (
+        "nodes: {a: {address: 10.0.0.1}, b: {address: 10.0.0.2}}\n"
+        "eips: {w: {allocation_id: eipalloc-0123456789abcdef0, home: a}}\n"
+        f"monitor: {{key_file: /k, metrics: {metrics}}}\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        config.parse_text(text)
+    assert any(p.startswith(problem) for p in error.value.problems), error.value.problems
+
+
+def test_monitor_metrics_values():
+    text = (
+        "nodes: {a: {address: 10.0.0.1}, b: {address: 10.0.0.2}}\n"
+        "eips: {w: {allocation_id: eipalloc-0123456789abcdef0, home: a}}\n"
+        "monitor: {key_file: /k, metrics: {textfile: /var/lib/m/eipha.prom,"
+        " listen: '127.0.0.1:9694'}}\n"
+    )
+    spec = config.parse_text(text).monitor
+    assert spec is not None
+    assert (spec.metrics_textfile, spec.metrics_listen) == (
+        "/var/lib/m/eipha.prom",
+        "127.0.0.1:9694",
     )

@@ -33,6 +33,14 @@ def test_units_verify(tmp_path: Path):
     assert result.stderr.strip() == ""
 
 
+def test_the_monitor_restarts_and_keeps_one_capability():
+    unit = (UNITS / "eipha-monitor.service").read_text()
+    assert "Restart=always" in unit
+    assert "ExecStart=/usr/local/bin/eipha monitor" in unit
+    assert "CapabilityBoundingSet=CAP_NET_RAW\n" in unit
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
+
+
 def test_the_timer_runs_the_service_every_minute():
     timer = (UNITS / "eipha-secondary-ips.timer").read_text()
     assert "OnUnitActiveSec=60s" in timer

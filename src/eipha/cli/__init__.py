@@ -20,6 +20,7 @@ from eipha.cli import (
     config_cmd,
     drill_cmd,
     iam_cmd,
+    monitor_cmd,
     secondary_cmd,
     show,
     validate_cmd,
@@ -75,6 +76,7 @@ cli.add_command(secondary_cmd.secondary_ips)
 cli.add_command(agents_cmd.heartbeat)
 cli.add_command(agents_cmd.keepalived)
 cli.add_command(agents_cmd.ocf)
+cli.add_command(monitor_cmd.monitor)
 
 
 def _usage_line(exc: click.UsageError) -> str:

@@ -20,6 +20,10 @@ import http.client
 import json
 import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -40,6 +44,9 @@ from eipha.sim.region import SimNode, SimulatedRegion, World, build_pair, ec2_cl
 from eipha.wiring import Runtime
 
 NODE_TIMEOUT = 10.0
+# act two: both monitors on loopback addresses of their own, one port
+MONITOR_ADDRESS = {"lb-a": "127.0.0.11", "lb-b": "127.0.0.21"}
+MONITOR_TIMES = {"interval": 0.5, "dead_after": 2.0, "init_dead": 2.0, "min_hold": 2.0}
 
 SIM_ENV = {
     "AWS_ACCESS_KEY_ID": "simulated",
@@ -171,6 +178,7 @@ class Lab:
     imds: dict[str, ImdsDouble] = field(default_factory=dict)
     web: dict[str, ThreadingHTTPServer] = field(default_factory=dict)
     web_ports: dict[str, int] = field(default_factory=dict)
+    monitors: dict[str, tuple[subprocess.Popen[bytes], Any]] = field(default_factory=dict)
 
     def config(self, node: str) -> Config:
         return Config(
@@ -231,8 +239,74 @@ class Lab:
         return node, address.get("PrivateIpAddress")
 
     def close(self) -> None:
+        for name in list(self.monitors):
+            self.stop_monitor(name, signal.SIGKILL)
         for name in list(self.web) + list(self.imds):
             self.take_down(name)
+
+    # -- act two: eipha's own peer monitor on each node -----------------------------------
+
+    def start_monitor(self, name: str, run_dir: Path, port: int) -> str:
+        """``eipha monitor`` for one node, as a real process with its own metadata."""
+        node_dir = run_dir / name
+        node_dir.mkdir(exist_ok=True)
+        key = run_dir / "monitor.key"
+        if not key.exists():
+            key.write_bytes(os.urandom(32))
+            key.chmod(0o600)
+        config = {
+            "region": self.world.region,
+            "node_name": name,
+            "timeout": NODE_TIMEOUT,
+            "nodes": {
+                n.name: {"instance_id": n.instance_id, "address": MONITOR_ADDRESS[n.name]}
+                for n in self.world.nodes.values()
+            },
+            "eips": {
+                e.name: {"allocation_id": e.allocation_id, "home": e.home}
+                for e in self.world.eips.values()
+            },
+            "monitor": {
+                "port": port,
+                "key_file": str(key),
+                **MONITOR_TIMES,
+                "quorum": [f"127.0.0.1:{self.region.port}"],
+                "health_check": {
+                    "url": f"http://127.0.0.1:{self.web_ports[name]}/",
+                    "interval": 0.5,
+                    "fall": 1,
+                    "rise": 1,
+                },
+            },
+        }
+        (node_dir / "eipha.yaml").write_text(json.dumps(config))
+        env = {
+            **os.environ,
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.imds[name].endpoint,
+            "EIPHA_CONFIG": str(node_dir / "eipha.yaml"),
+            "EIPHA_RUN_DIR": str(node_dir),
+        }
+        log = open(node_dir / "monitor.log", "ab")  # noqa: SIM115 - closed in stop_monitor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "eipha", "monitor"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+        )
+        self.monitors[name] = (proc, log)
+        return f"{name}: eipha monitor started (pid {proc.pid})"
+
+    def stop_monitor(self, name: str, sig: int = signal.SIGTERM) -> str:
+        proc, log = self.monitors.pop(name)
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        return f"{name}: eipha monitor stopped ({signal.Signals(sig).name})"
 
 
 # -- the story ------------------------------------------------------------------------------
@@ -385,6 +459,123 @@ def _failback_view(failback: Gap) -> str:
     return "the failback to lb-b dropped no request: one AssociateAddress, no gap"
 
 
+def free_port() -> int:
+    """A UDP port free on both monitor addresses."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first:
+            first.bind((MONITOR_ADDRESS["lb-a"], 0))
+            port = int(first.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+                try:
+                    second.bind((MONITOR_ADDRESS["lb-b"], port))
+                except OSError:
+                    continue
+                return port
+
+
+def wait_on(
+    story: Story, eip: str, node: str, ip: str, timeout: float, since: float, why: str
+) -> str:
+    """Wait until EC2 has ``eip`` on ``node`` ``ip``; say how long it took and why."""
+    end = time.monotonic() + timeout
+    while story.lab.where(eip) != (node, ip):
+        if time.monotonic() > end:
+            raise StepFailed(
+                f"{eip} did not reach {node} {ip} within {timeout:g} s "
+                f"(it is on {story.lab.where(eip)})"
+            )
+        time.sleep(0.05)
+    return f"EC2: {eip} is on {node} {ip}, {time.monotonic() - since:.1f} s later: {why}"
+
+
+def monitor_view(run_dir: Path, node: str) -> str:
+    from eipha.monitor import state
+
+    snapshot = state.read(run_dir / node / "monitor.json")
+    if snapshot is None:
+        raise StepFailed(f"{node}'s monitor wrote no status")
+    peers = "; ".join(f"{name} {p['verdict']}" for name, p in snapshot["peers"].items())
+    return (
+        f"`eipha monitor --status` on {node}: peers {peers}; claims "
+        f"{', '.join(snapshot['holding']) or 'nothing'}"
+    )
+
+
+def tell_monitors(story: Story, run_dir: Path) -> None:
+    """Act two: no cluster manager, two `eipha monitor` processes decide."""
+    lab, a, b = story.lab, "lb-a", "lb-b"
+    dead_after, min_hold = MONITOR_TIMES["dead_after"], MONITOR_TIMES["min_hold"]
+    client = ec2_client(lab.region)
+    for address in client.describe_addresses()["Addresses"]:
+        client.disassociate_address(AssociationId=address["AssociationId"])
+    port = free_port()
+    prober = Prober(story.router.url + "web-b", interval=0.05, timeout=0.5).start()
+    try:
+        began = time.monotonic()
+        story.step(
+            "act two: no cluster manager; both nodes run `eipha monitor` (EIPs unassociated)",
+            [
+                lambda: lab.start_monitor(a, run_dir, port),
+                lambda: lab.start_monitor(b, run_dir, port),
+                lambda: wait_on(
+                    story, "web-a", a, "10.0.0.11", 15, began, "lb-a's monitor claimed its home EIP"
+                ),
+                lambda: wait_on(
+                    story, "web-b", b, "10.0.0.21", 15, began, "lb-b's monitor claimed its home EIP"
+                ),
+                lambda: story.client_sees("web-b", b),
+            ],
+        )
+        died = time.monotonic()
+        story.step(
+            f"lb-b dies: monitor killed (SIGKILL), web server and metadata gone; "
+            f"dead_after is {dead_after:g} s",
+            [
+                lambda: lab.stop_monitor(b, signal.SIGKILL),
+                lambda: lab.take_down(b),
+                lambda: wait_on(
+                    story,
+                    "web-b",
+                    a,
+                    "10.0.0.12",
+                    dead_after + 10,
+                    died,
+                    "lb-a's monitor heard nothing and took it over",
+                ),
+                lambda: story.client_sees("web-b", a),
+                lambda: monitor_view(run_dir, a),
+            ],
+        )
+        takeover = gap(prober.samples, died)
+        back = time.monotonic()
+        story.step(
+            f"lb-b comes back: metadata, web server, monitor; min_hold is {min_hold:g} s",
+            [
+                lambda: lab.bring_up(lab.world.nodes[b]),
+                lambda: lab.start_monitor(b, run_dir, port),
+                lambda: wait_on(
+                    story,
+                    "web-b",
+                    b,
+                    "10.0.0.21",
+                    min_hold + 15,
+                    back,
+                    "lb-a let go after min_hold and lb-b's monitor took it home",
+                ),
+                lambda: story.client_sees("web-b", b),
+            ],
+        )
+        settle = time.monotonic() + 0.2
+        prober.wait_for(lambda samples: samples[-1].at > settle, 1.0)
+    finally:
+        prober.stop()
+    failback = gap(prober.samples, back)
+    story.step(
+        "what clients of web-b saw in act two",
+        [lambda: _takeover_view(takeover, died), lambda: _failback_view(failback)],
+    )
+
+
 def play(json_output: bool = False) -> int:
     """Run the story; 0 only if every step verified."""
     logging.getLogger("eipha").setLevel(logging.WARNING)
@@ -413,6 +604,7 @@ def play(json_output: bool = False) -> int:
             ok = True
             try:
                 tell(story)
+                tell_monitors(story, Path(run_dir))
             except StepFailed:
                 ok = False
         finally:
