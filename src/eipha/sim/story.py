@@ -416,6 +416,7 @@ def tell(story: Story) -> None:
                 lambda: story.client_sees("web-a", a),
             ],
         )
+        prober.wait_for(lambda samples: gap(samples, failed_at).first_ok_after is not None, 3.0)
         takeover = gap(prober.samples, failed_at)
         story.step(
             "lb-b comes back",
@@ -546,6 +547,7 @@ def tell_monitors(story: Story, run_dir: Path) -> None:
                 lambda: monitor_view(run_dir, a),
             ],
         )
+        prober.wait_for(lambda samples: gap(samples, died).first_ok_after is not None, 3.0)
         takeover = gap(prober.samples, died)
         back = time.monotonic()
         story.step(
