@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from eipha.cli import main
+from eipha.entry import main
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

@@ -148,6 +148,18 @@ def load(explicit: str | None = None, env: Mapping[str, str] | None = None) -> C
     return parse_file(path)
 
 
+def load_brief(explicit: str | None = None) -> Config:
+    """:func:`load`, with an invalid config reported in one line (the first problem and a
+    count), as commands other than ``config check`` report it."""
+    try:
+        return load(explicit)
+    except ConfigError as exc:
+        first = exc.problems[0] if exc.problems else ""
+        more = len(exc.problems) - 1
+        tail = f"; and {more} more, see 'eipha config check'" if more > 0 else ""
+        raise NotConfigured(exc.what, f"{first}{tail}") from None
+
+
 def parse_file(path: str) -> Config:
     """Read and validate one file (``eipha config check FILE``)."""
     try:

@@ -5,37 +5,24 @@ here only the arguments, the environment and the wiring."""
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import click
 
-from eipha.cli.common import load_config, options
+from eipha.cli.common import options
 
 if TYPE_CHECKING:
     from eipha.agents import Setup
-    from eipha.config import Config
-    from eipha.wiring import Runtime
 
 # Cluster managers pass their own words: nothing after the command is an option of ours.
 RAW = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
 
 def _setup(ctx: click.Context) -> Setup:
-    from eipha.agents import Setup
+    from eipha.agents import entry
 
     opts = options(ctx)
-
-    def load(path: str | None) -> Config:
-        return load_config(replace(opts, config_path=path or opts.config_path))
-
-    def build(config: Config, seconds: float) -> Runtime:
-        from eipha.clock import Deadline
-        from eipha.wiring import Runtime
-
-        return Runtime(config, Deadline(seconds), region=opts.region)
-
-    return Setup(load, build)
+    return entry.setup(opts.config_path, opts.region)
 
 
 @click.command(context_settings=RAW)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
-from eipha.errors import ConfigError, EiphaError, NotConfigured
+from eipha.errors import EiphaError
 from eipha.exitcodes import CLI, Exit, Table, lookup
 
 if TYPE_CHECKING:
@@ -37,13 +37,7 @@ def options(ctx: click.Context) -> Options:
 def load_config(opts: Options) -> Config:
     from eipha import config
 
-    try:
-        return config.load(opts.config_path)
-    except ConfigError as exc:
-        first = exc.problems[0] if exc.problems else ""
-        more = len(exc.problems) - 1
-        tail = f"; and {more} more, see 'eipha config check'" if more > 0 else ""
-        raise NotConfigured(exc.what, f"{first}{tail}") from None
+    return config.load_brief(opts.config_path)
 
 
 def runtime(ctx: click.Context, timeout: float | None) -> Runtime:
