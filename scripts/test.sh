@@ -13,8 +13,9 @@ step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - started))"; }
 # Debian packages the tiers use: iproute2 (ip netns, veth), util-linux (setpriv, unshare,
 # nsenter), systemd (systemd-analyze verify for the shipped units), shellcheck (shell
 # scripts), heartbeat, keepalived and nftables (the namespace lab), resource-agents
-# (ocf-tester and the OCF DTD) with libxml2-utils (xmllint).
-debs="iproute2 util-linux systemd shellcheck heartbeat keepalived nftables resource-agents libxml2-utils"
+# (ocf-tester and the OCF DTD) with libxml2-utils (xmllint), haproxy (the Ansible tier's
+# `haproxy -c`).
+debs="iproute2 util-linux systemd shellcheck heartbeat keepalived nftables resource-agents libxml2-utils haproxy"
 missing=""
 for pkg in $debs; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
@@ -47,7 +48,8 @@ ruff format --check .
 
 step "shellcheck"
 shellcheck scripts/*.sh .ci/run \
-    resource_agents/heartbeat/eipha resource_agents/ocf/eipha resource_agents/keepalived/eipha-notify
+    resource_agents/heartbeat/eipha resource_agents/ocf/eipha resource_agents/keepalived/eipha-notify \
+    ansible/roles/keepalived/files/keepalived-config-test
 
 step "mypy --strict"
 mypy
@@ -58,6 +60,9 @@ pytest tests/unit "$@"
 
 step "integration tests (moto server over HTTP, IMDSv2 doubles, eipha as a subprocess)"
 pytest tests/integration "$@"
+
+step "Ansible (yamllint, ansible-lint, syntax; as root: converges into a staging root, checked by the real tools)"
+pytest tests/ansible "$@"
 
 step "system tests (root: network namespaces, the real kernel)"
 pytest tests/system "$@"
