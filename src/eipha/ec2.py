@@ -131,12 +131,41 @@ def _loader(data_path: str | None) -> Any:
     return Ec2Loader(extra_search_paths=extra)
 
 
+def _backoff_rule() -> Callable[[int, str], float]:
+    """The longest botocore's standard retry mode sleeps before attempt ``attempts + 1``
+    after error ``code``: a random fraction of ``min(scale * 2 ** (attempts - 1), 20)``,
+    with botocore's own scales (1 s when throttled, 50 ms otherwise) and throttling codes."""
+    from botocore.retries import standard
+
+    scales = getattr(standard.ExponentialBackoff, "_DEFAULT_BACKOFF_CONFIG", {})
+    throttled_scale = float(scales.get("throttling_base_scale", 1.0))
+    other_scale = float(scales.get("non_throttling_base_scale", 0.05))
+    throttling = frozenset(
+        getattr(standard.ThrottledRetryableChecker, "_THROTTLED_ERROR_CODES", ())
+    ) | {"RequestLimitExceeded"}
+
+    def worst(attempts: int, code: str) -> float:
+        scale = throttled_scale if code in throttling else other_scale
+        return min(scale * 2.0 ** max(attempts - 1, 0), 20.0)
+
+    return worst
+
+
 def _stop_retrying_at(deadline: Deadline) -> Callable[..., None]:
-    def handler(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+    worst_backoff = _backoff_rule()
+
+    def handler(
+        response: Any = None, caught_exception: Any = None, attempts: int = 1, **_: Any
+    ) -> None:
         failed = caught_exception is not None or (
             response is not None and response[0].status_code >= 300
         )
-        if failed and deadline.remaining() < CONNECT_TIMEOUT:
+        if not failed or attempts >= MAX_ATTEMPTS:
+            return  # success, or botocore's last attempt: its own verdict stands
+        code = "" if response is None else str(response[1].get("Error", {}).get("Code", ""))
+        # retry only if the backoff and one more attempt fit in the deadline: a retry that
+        # sleeps past it is cut off with no word of the AWS error that caused it
+        if deadline.remaining() < CONNECT_TIMEOUT + worst_backoff(attempts, code):
             if caught_exception is not None:
                 raise caught_exception
             raise _client_error(response, deadline)
