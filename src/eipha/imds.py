@@ -3,9 +3,10 @@
 botocore's metadata fetcher falls back to IMDSv1 and turns errors into empty answers; this
 client does neither. The session token lives in memory only, is reused, and is renewed before
 it expires and on any ``401``. Every request has a short timeout (capped by the action's
-:class:`~eipha.clock.Deadline`), network errors and ``5xx``/``429`` answers are retried with
-jittered exponential backoff, and any failure raises :class:`~eipha.errors.MetadataError`:
-an IMDS error is *unknown*, never an empty list.
+:class:`~eipha.clock.Deadline`), network errors and ``5xx``/``429`` answers (but ``501``, a
+method the service does not implement) are retried with jittered exponential backoff, and any
+failure raises :class:`~eipha.errors.MetadataError` (or DeadlineExceeded naming the last try's
+failure): an IMDS error is *unknown*, never an empty list.
 
 Nothing is cached except the token: during a failover the private IPs of an ENI change.
 """
@@ -21,7 +22,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from eipha.clock import Clock, Deadline, Sleep
-from eipha.errors import MetadataError, MetadataNotFound, NotConfigured
+from eipha.errors import DeadlineExceeded, MetadataError, MetadataNotFound, NotConfigured
 from eipha.model import Interface, sort_ips
 
 DEFAULT_ENDPOINT = "http://169.254.169.254/"
@@ -33,7 +34,9 @@ MAX_TOKEN_TTL = 21600
 MACS = "meta-data/network/interfaces/macs/"
 SYSFS_NET = Path("/sys/class/net")
 
-_REFUSED = frozenset({403, 404, 405})
+# IMDS off (403), or no token endpoint: an IMDSv1-only service (404 for the missing item, 405
+# or 501 for a method it does not know). Permanent: not retried.
+_REFUSED = frozenset({403, 404, 405, 501})
 _RENEW_MARGIN = 30.0
 _DOING = "reading instance metadata"
 _HOP_LIMIT_HINT = (
@@ -274,10 +277,11 @@ class ImdsClient:
     def _exchange(self, method: str, path: str, headers: Mapping[str, str]) -> tuple[int, bytes]:
         """One request, retried on network errors and 5xx/429. Returns the last answer;
         raises :class:`_NoAnswer` if the last try got none."""
+        last = ""  # what went wrong with the previous try, for a deadline that cuts retries
         for attempt in range(self._attempts):
             if attempt:
                 self._pause(attempt)
-            self._check_deadline()
+            self._check_deadline(last)
             try:
                 status, body = self._transport.request(
                     method, path, headers, self._request_timeout()
@@ -285,9 +289,11 @@ class ImdsClient:
             except OSError as exc:
                 if attempt == self._attempts - 1:
                     raise _NoAnswer(_describe(exc)) from None
+                last = f"{method} {self.endpoint.rstrip('/')}{path}: {_describe(exc)}"
                 continue
             if not _retryable(status) or attempt == self._attempts - 1:
                 return status, body
+            last = f"{method} {self.endpoint.rstrip('/')}{path}: HTTP {status}"
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _pause(self, attempt: int) -> None:
@@ -297,9 +303,14 @@ class ImdsClient:
             delay = min(delay, self._deadline.remaining())
         self._sleep(delay)
 
-    def _check_deadline(self) -> None:
-        if self._deadline is not None:
-            self._deadline.check(_DOING)
+    def _check_deadline(self, last: str) -> None:
+        """Raise DeadlineExceeded if time is up, naming the previous try's failure if any."""
+        if self._deadline is None or not self._deadline.expired():
+            return
+        why = f"deadline of {self._deadline.seconds:g} s passed"
+        raise DeadlineExceeded(
+            f"{_DOING} did not finish", f"{why}; last try: {last}" if last else why
+        )
 
     def _request_timeout(self) -> float:
         if self._deadline is None:
@@ -308,7 +319,7 @@ class ImdsClient:
 
 
 def _retryable(status: int) -> bool:
-    return status == 429 or 500 <= status <= 599
+    return status == 429 or (500 <= status <= 599 and status != 501)
 
 
 def _describe(exc: OSError) -> str:

@@ -20,7 +20,7 @@ from eipha.imds import (
     ImdsClient,
     local_interface,
 )
-from eipha.sim.imds_double import ImdsDouble, listing, node_metadata
+from eipha.sim.imds_double import SILENT, TOKEN_ITEM, ImdsDouble, listing, node_metadata
 
 MAC0 = "0a:00:00:00:00:01"
 MAC1 = "0a:00:00:00:00:02"
@@ -124,6 +124,72 @@ def test_imdsv1_only_refused(make_double: MakeDouble, status: int) -> None:
     assert raw(double, "GET", "/latest/meta-data/instance-id", {})[0] == 200
 
 
+def test_imdsv1_only_answers_the_token_put_as_a_missing_item(make_double: MakeDouble) -> None:
+    double = make_double(imdsv1_only=True)  # the default: no token item at all (anchors D4)
+    assert raw(double, "PUT", TOKEN_PATH, {TTL_HEADER: "60"})[0] == 404
+
+
+def test_token_uses_expires_a_token_mid_run(double: ImdsDouble) -> None:
+    double.token_uses = 2
+    imds = client_for(double)
+    assert [imds.instance_id(), imds.mac(), imds.local_ipv4()] == [
+        "i-0aaaaaaaaaaaaaaa1",
+        MAC0,
+        "10.0.0.11",
+    ]
+    assert double.requests == [
+        ("PUT", TOKEN_PATH, 200),
+        ("GET", "/latest/meta-data/instance-id", 200),
+        ("GET", "/latest/meta-data/mac", 200),
+        ("GET", "/latest/meta-data/local-ipv4", 401),  # a token valid a moment ago
+        ("PUT", TOKEN_PATH, 200),
+        ("GET", "/latest/meta-data/local-ipv4", 200),
+    ]
+
+
+def test_token_uses_zero_refuses_every_token(double: ImdsDouble) -> None:
+    double.token_uses = 0
+    with pytest.raises(MetadataError, match="HTTP 401"):
+        client_for(double).instance_id()
+    assert [r[2] for r in double.requests] == [200, 401, 200, 401]
+
+
+def test_fail_next_on_one_path_leaves_the_others_alone(double: ImdsDouble) -> None:
+    double.fail_next(2, 503, path="meta-data/mac")
+    imds = client_for(double, attempts=1)
+    assert imds.instance_id() == "i-0aaaaaaaaaaaaaaa1"
+    with pytest.raises(MetadataError, match="HTTP 503"):
+        imds.mac()
+    assert client_for(double, backoff=0.01).mac() == MAC0  # the second failure, then through
+    assert [r[2] for r in double.requests if r[1].endswith("/mac")] == [503, 503, 200]
+
+
+def test_fail_next_on_the_token_put(double: ImdsDouble) -> None:
+    double.fail_next(1, 500, path=TOKEN_ITEM)
+    assert client_for(double, backoff=0.01).instance_id() == "i-0aaaaaaaaaaaaaaa1"
+    assert double.requests[:2] == [("PUT", TOKEN_PATH, 500), ("PUT", TOKEN_PATH, 200)]
+
+
+def test_silent_fault_times_out_then_recovers(double: ImdsDouble) -> None:
+    double.fail_next(1, SILENT, path="meta-data/instance-id")
+    imds = client_for(double, timeout=0.2, backoff=0.01)
+    assert imds.instance_id() == "i-0aaaaaaaaaaaaaaa1"
+    path = "/latest/meta-data/instance-id"
+    assert double.requests[1:] == [("GET", path, SILENT), ("GET", path, 200)]
+
+
+@pytest.mark.parametrize(("status", "match"), [(500, "HTTP 500"), (SILENT, "no answer")])
+def test_path_status_fails_one_path_for_good(double: ImdsDouble, status: int, match: str) -> None:
+    double.path_status["meta-data/local-ipv4"] = status
+    imds = client_for(double, timeout=0.2, attempts=2, backoff=0.01)
+    assert imds.mac() == MAC0
+    for _ in range(2):
+        with pytest.raises(MetadataError, match=match):
+            imds.local_ipv4()
+    del double.path_status["meta-data/local-ipv4"]
+    assert imds.local_ipv4() == "10.0.0.11"
+
+
 def test_silent_put_fails_within_bounded_time(make_double: MakeDouble) -> None:
     double = make_double(silent_put=True)
     imds = client_for(double, timeout=0.2, attempts=2, backoff=0.01)
@@ -138,8 +204,12 @@ def test_silent_put_fails_within_bounded_time(make_double: MakeDouble) -> None:
 def test_fail_next_recovered(double: ImdsDouble) -> None:
     double.fail_next(2, 500)
     imds = client_for(double, backoff=0.01)
+    began = time.monotonic()
     assert imds.instance_id() == "i-0aaaaaaaaaaaaaaa1"
     assert [r[2] for r in double.requests] == [500, 500, 200, 200]
+    assert len(double.arrivals) == 4
+    assert began <= double.arrivals[0] <= double.arrivals[-1] <= time.monotonic()
+    assert double.arrivals == sorted(double.arrivals)
 
 
 def test_fail_next_exhausts_retries(double: ImdsDouble) -> None:

@@ -2,11 +2,26 @@
 
 It behaves like an instance with ``HttpTokens=required``: ``PUT /latest/api/token`` with a TTL
 of 1..21600 s issues a token, every ``GET`` needs a valid one (else ``401``), a missing item
-is ``404``, directories list their children (subdirectories end in ``/``). Fault hooks let
-tests make it IMDSv1-only, fail the next requests, revoke tokens, swallow the token ``PUT``
-(a hop-limit simulation), or answer slowly. Every request is logged in :attr:`requests`.
+is ``404``, directories list their children (subdirectories end in ``/``). Every request is
+logged in :attr:`ImdsDouble.requests`.
 
-Used by the integration tests and by ``eipha drill --simulate``; never by production code.
+Fault hooks (paths are relative to ``/latest/``; the token ``PUT`` is ``api/token``):
+
+* token expiry mid-run: :meth:`~ImdsDouble.expire_tokens` now, or ``token_uses`` (each token
+  is good for that many reads, then answers ``401`` as if it had expired);
+* errors: :meth:`~ImdsDouble.fail_next` (the next requests, optionally on one path),
+  ``down`` (every request ``500``), ``path_status`` (one path always answers a status),
+  ``not_found`` (one path ``404``);
+* timeouts: ``delay`` (every answer late), or :data:`SILENT` as a status in ``fail_next``
+  or ``path_status``: the request is read and its connection held open, never answered;
+* ``imdsv1_only``: no token endpoint. The ``PUT`` is a missing item (``404``, anchors D4)
+  unless ``refuse_status`` says otherwise (EC2 answers ``403`` when IMDS is off; botocore
+  also takes ``405`` as "no IMDSv2"); ``GET`` needs no token;
+* ``silent_put``: the token ``PUT`` is held with no answer, as when the PUT response hop
+  limit drops the reply before it reaches a container.
+
+Used by the integration and reliability tests and by ``eipha drill --simulate``; never by
+production code.
 """
 
 from __future__ import annotations
@@ -29,7 +44,8 @@ TOKEN_HEADER = "X-aws-ec2-metadata-token"
 FORWARDED_HEADER = "X-Forwarded-For"
 MAX_TTL = 21600
 MACS = "meta-data/network/interfaces/macs/"
-SILENT = 0  # the status logged for a request that was never answered
+TOKEN_ITEM = TOKEN_PATH[len("/latest/") :]  # "api/token": the PUT's path in the fault hooks
+SILENT = 0  # as a fault: never answer (hold the connection); in the log: was not answered
 _HOLD_LIMIT = 30.0  # the longest a swallowed PUT keeps its connection open
 
 # (mac, eni_id, device_number, primary_ip, secondary_ips, subnet_cidr)
@@ -94,7 +110,9 @@ class ImdsDouble:
     """An IMDSv2 HTTP double on ``host`` (loopback), an ephemeral port unless ``port`` is given.
 
     Attributes that tests may change at any time: ``imdsv1_only``, ``refuse_status``,
-    ``silent_put``, ``delay`` and ``not_found`` (paths relative to ``/latest/`` that answer 404).
+    ``silent_put``, ``delay``, ``down``, ``token_uses``, ``not_found`` (paths relative to
+    ``/latest/`` that answer 404) and ``path_status`` (path relative to ``/latest/`` → the
+    status it always answers, :data:`SILENT` for none). See the module docstring.
     """
 
     def __init__(
@@ -104,7 +122,7 @@ class ImdsDouble:
         host: str = "127.0.0.1",
         port: int = 0,
         imdsv1_only: bool = False,
-        refuse_status: int = 403,
+        refuse_status: int = 404,
         silent_put: bool = False,
         delay: float = 0.0,
         not_found: Iterable[str] = (),
@@ -117,14 +135,22 @@ class ImdsDouble:
         self.down = False
         """While True every request answers 500 (an outage)."""
         self.not_found: set[str] = set(not_found)
+        self.path_status: dict[str, int] = {}
+        """Paths (relative to ``/latest/``) that always answer this status (SILENT: never)."""
+        self.token_uses: int | None = None
+        """Each token answers at most this many GETs, then 401 (None: until its TTL ends)."""
         self.requests: list[tuple[str, str, int]] = []
+        """``(method, path, status)`` of every request, oldest first."""
+        self.arrivals: list[float] = []
+        """When each request of :attr:`requests` arrived (:func:`time.monotonic`)."""
         self._data = dict(data or {})
         self._by_client: dict[str, dict[str, str]] = {}
         self._address = (host, port)
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[str, float] = {}
-        self._failures: list[int] = []
+        self._uses: dict[str, int] = {}
+        self._failures: list[tuple[str | None, int]] = []
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -185,15 +211,17 @@ class ImdsDouble:
         with self._lock:
             self._by_client[address] = dict(data)
 
-    def fail_next(self, n: int, status: int = 500) -> None:
-        """The next ``n`` requests (of any kind) answer ``status``."""
+    def fail_next(self, n: int, status: int = 500, *, path: str | None = None) -> None:
+        """The next ``n`` requests (of any kind, or only those for ``path``, relative to
+        ``/latest/``) answer ``status``; :data:`SILENT` holds them unanswered (a timeout)."""
         with self._lock:
-            self._failures.extend([status] * n)
+            self._failures.extend([(path, status)] * n)
 
     def expire_tokens(self) -> None:
         """Every token issued so far becomes invalid: the next GET answers 401."""
         with self._lock:
             self._tokens.clear()
+            self._uses.clear()
 
     # -- answers (called from the handler threads) -------------------------------------------
 
@@ -202,24 +230,30 @@ class ImdsDouble:
     ) -> Answer:
         """``(status, body, extra headers)`` for one request, or None to stay silent.
         Header names are matched case-insensitively."""
+        arrived = time.monotonic()
         path = path.split("?", 1)[0]
         headers = {name.lower(): value for name, value in headers.items()}
-        failure = self._take_failure()
+        failure = self._take_failure(path.removeprefix("/latest/"))
         if failure is not None:
-            result: Answer = (failure, "", {})
+            result: Answer = None if failure == SILENT else (failure, "", {})
         elif method == "PUT":
             result = self._put(path, headers)
         else:
             result = self._get(path, headers, client)
         with self._lock:
             self.requests.append((method, path, SILENT if result is None else result[0]))
+            self.arrivals.append(arrived)
         return result
 
-    def _take_failure(self) -> int | None:
+    def _take_failure(self, item: str) -> int | None:
         with self._lock:
             if self.down:
                 return 500
-            return self._failures.pop(0) if self._failures else None
+            for index, (path, status) in enumerate(self._failures):
+                if path is None or path == item:
+                    del self._failures[index]
+                    return status
+            return self.path_status.get(item)
 
     def _put(self, path: str, headers: Mapping[str, str]) -> Answer:
         if path != TOKEN_PATH:
@@ -236,6 +270,7 @@ class ImdsDouble:
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._tokens[token] = self._clock() + ttl
+            self._uses[token] = 0
         return 200, token, {TTL_HEADER: str(ttl)}
 
     def _get(self, path: str, headers: Mapping[str, str], client: str | None = None) -> Answer:
@@ -254,9 +289,17 @@ class ImdsDouble:
         return (404, "", {}) if entries is None else (200, "\n".join(entries), {})
 
     def _token_valid(self, token: str | None) -> bool:
+        """Is ``token`` good for this GET? Counts the use against ``token_uses``."""
+        token = token or ""
         with self._lock:
-            expiry = self._tokens.get(token or "")
-        return expiry is not None and self._clock() < expiry
+            expiry = self._tokens.get(token)
+            if expiry is None or self._clock() >= expiry:
+                return False
+            self._uses[token] = self._uses.get(token, 0) + 1
+            if self.token_uses is not None and self._uses[token] > self.token_uses:
+                del self._tokens[token]  # expired mid-run: gone for good, like a real expiry
+                return False
+            return True
 
     def hold(self, connection_alive: Callable[[], bool]) -> None:
         """Keep a swallowed request's connection open until the client gives up."""
