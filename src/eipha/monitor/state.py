@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eipha.locking import lock_dir
+from eipha.locking import lock_dir, private_dir
 
 STALE = 10.0
 
@@ -24,7 +24,7 @@ def path() -> Path:
 
 def write(snapshot: dict[str, Any], where: Path | None = None) -> None:
     target = where or path()
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_dir(target.parent)
     tmp = target.with_name(f".{target.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w") as f:
