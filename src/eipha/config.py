@@ -163,13 +163,27 @@ def load_brief(explicit: str | None = None) -> Config:
 def parse_file(path: str) -> Config:
     """Read and validate one file (``eipha config check FILE``)."""
     try:
-        with open(path, "rb") as stream:
-            raw = stream.read(MAX_BYTES + 1)
+        raw = _read(path)
     except FileNotFoundError:
         raise NotConfigured(f"config file {path} not found") from None
     except OSError as exc:
         raise NotConfigured(f"cannot read config file {path}", exc.strerror or str(exc)) from None
     return _parse_bytes(raw, path)
+
+
+def _read(path: str) -> bytes:
+    """At most MAX_BYTES + 1 bytes. Opened without blocking, so that a FIFO nobody writes to
+    reads as empty instead of hanging the command (a ``status`` must never hang)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        os.set_blocking(fd, True)  # a pipe with a writer (``--config <(...)``) is read whole
+        chunks, size = [], 0
+        while size <= MAX_BYTES and (chunk := os.read(fd, MAX_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _missing(path: str) -> bool:
@@ -435,7 +449,9 @@ def _join(path: str, key: object) -> str:
 
 
 def _names(known: Collection[str]) -> str:
-    return ", ".join(list(known)[:10]) + (", ..." if len(known) > 10 else "")
+    """Names for a message, odd ones quoted (a newline in a key must not break the line)."""
+    shown = [n if _PLAIN_SEGMENT.fullmatch(n) else _show(n) for n in list(known)[:10]]
+    return ", ".join(shown) + (", ..." if len(known) > 10 else "")
 
 
 def _not_one_of(value: str, known: Collection[str], what: str) -> str:
@@ -530,6 +546,15 @@ def _absolute_path(value: object) -> str | None:
     if problem or (str(value).startswith("/") and "\x00" not in str(value)):
         return problem
     return f"{_show(value)} is not an absolute path"
+
+
+def _key_path(value: object) -> str | None:
+    """Like :func:`_absolute_path`, but a value long enough to be a key (32 characters) is
+    not shown: a key pasted where its path goes must not reach a log."""
+    problem = _absolute_path(value)
+    if problem is None or len(str(value)) < 32:
+        return problem
+    return f"not an absolute path ({len(str(value))} characters, not shown: it may be the key)"
 
 
 def _url(value: object) -> str | None:
@@ -650,7 +675,7 @@ _METRICS = _Record({"textfile": _Field(_absolute_path), "listen": _Field(_listen
 _MONITOR = _Record(
     {
         "port": _Field(_port, 7694),
-        "key_file": _Field(_absolute_path, required="missing (the file with the shared key)"),
+        "key_file": _Field(_key_path, required="missing (the file with the shared key)"),
         "interval": _Field(_interval, 1.0),
         "dead_after": _Field(_interval, 5.0),
         "init_dead": _Field(_interval, 15.0),
@@ -920,9 +945,10 @@ def _rule_one_primary(data: Mapping[Any, Any], out: list[str]) -> None:
         if not _is_name(home) or home in _section(spec, "private_ips"):
             continue
         if home in on_primary:
+            where = _join("eips", name)
             out.append(
-                f"{_join(_join('eips', name), 'home')}: EIP {on_primary[home]!r} already takes "
-                f"{home}'s primary IP; give this one eips.{name}.private_ips.{home}"
+                f"{_join(where, 'home')}: EIP {on_primary[home]!r} already takes "
+                f"{home}'s primary IP; give this one {_join(_join(where, 'private_ips'), home)}"
             )
         else:
             on_primary[home] = name

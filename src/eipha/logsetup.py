@@ -16,6 +16,16 @@ import sys
 SYSLOG_SOCKET = "/dev/log"
 
 
+# what ends a line (str.splitlines) or drives a terminal, escaped: a message stays one line
+# whatever a path, a name or a value in it holds
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]}
+_CONTROLS |= {0x09: "\t", 0x0A: "\\n", 0x0D: "\\r", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def one_line(text: str) -> str:
+    return text.translate(_CONTROLS)
+
+
 class _Format(logging.Formatter):
     """``eipha: error: …`` for errors (DESIGN §3), ``eipha: …`` for the rest."""
 
@@ -23,7 +33,13 @@ class _Format(logging.Formatter):
         prefix = "eipha: error: " if record.levelno >= logging.ERROR else "eipha: "
         if record.levelno == logging.WARNING:
             prefix = "eipha: warning: "
-        record.message = prefix + record.getMessage()
+        record.message = prefix + one_line(record.getMessage())
+        return super().formatMessage(record)
+
+
+class _SyslogFormat(logging.Formatter):
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.getMessage())
         return super().formatMessage(record)
 
 
@@ -52,5 +68,5 @@ def _syslog(ident: str) -> logging.Handler:
 
     handler = logging.handlers.SysLogHandler(address=SYSLOG_SOCKET)
     handler.ident = f"{ident}[{os.getpid()}]: "
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.setFormatter(_SyslogFormat("%(levelname)s %(message)s"))
     return handler

@@ -8,6 +8,7 @@ handling and turns every error into one line on stderr and an exit code from
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +40,18 @@ Config: /etc/eipha/eipha.yaml, or --config / EIPHA_CONFIG.
 """
 
 
+# a region name is one DNS label (what botocore accepts); anything else is a typo
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+# click >= 8.2 raises this for a group run without a command (its message is the whole help)
+_NO_COMMAND = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _region(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not _REGION.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not an AWS region name (like 'eu-west-1')")
+    return value
+
+
 @click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -47,7 +60,12 @@ Config: /etc/eipha/eipha.yaml, or --config / EIPHA_CONFIG.
     help="Config file [default: $EIPHA_CONFIG or "
     "/etc/eipha/eipha.yaml; a missing default file means no config].",
 )
-@click.option("--region", metavar="REGION", help="AWS region [default: config, AWS_REGION, IMDS].")
+@click.option(
+    "--region",
+    metavar="REGION",
+    callback=_region,
+    help="AWS region [default: config, AWS_REGION, IMDS].",
+)
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (repeat for more).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.version_option(__version__, "--version", prog_name="eipha")
@@ -81,6 +99,9 @@ cli.add_command(monitor_cmd.monitor)
 
 def _usage_line(exc: click.UsageError) -> str:
     hint = f"see '{exc.ctx.command_path} --help'" if exc.ctx else "see 'eipha --help'"
+    if isinstance(exc, _NO_COMMAND) and exc.ctx and isinstance(exc.ctx.command, click.Group):
+        names = ", ".join(exc.ctx.command.list_commands(exc.ctx))
+        return f"missing command, one of: {names} ({hint})"
     return f"{exc.format_message()} ({hint})"
 
 

@@ -43,7 +43,7 @@ def start(
     """
     from eipha import actions, binding
 
-    option = binding.parse_private_ip_option(private_ip) if private_ip else None
+    option = binding.parse_private_ip_option(private_ip) if private_ip is not None else None
     rt = runtime(ctx, timeout)
     outcomes = actions.bounded(rt, "start", lambda: actions.start(rt, eips, option))
     return report(outcomes, rt.deadline.started)
@@ -100,7 +100,7 @@ def _status(
 ) -> list[tuple[str, bool]]:
     from eipha import actions, binding
 
-    option = binding.parse_private_ip_option(private_ip) if private_ip else None
+    option = binding.parse_private_ip_option(private_ip) if private_ip is not None else None
     rt = runtime(ctx, timeout)
     answers = actions.bounded(rt, "status", lambda: actions.status(rt, eips, option))
     for target, _running, address in answers:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -92,9 +93,22 @@ def verbosity_options(command: F) -> F:
     )(command)
 
 
+class Seconds(click.FloatRange):
+    """A number of seconds within a range; unlike click's FloatRange, never NaN (which
+    compares false with both bounds and so would pass)."""
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
 timeout_option = click.option(
     "--timeout",
-    type=click.FloatRange(min=0.1, max=3600),
+    type=Seconds(min=0.1, max=3600),
     metavar="SECONDS",
     help="Deadline for the whole action [default: config timeout, 20].",
 )
@@ -104,4 +118,4 @@ private_ip_option = click.option(
     help="Where the EIP goes on this node, instead of the config's binding rule.",
 )
 
-__all__ = ["EiphaError", "Options", "load_config", "options", "report", "runtime"]
+__all__ = ["EiphaError", "Options", "Seconds", "load_config", "options", "report", "runtime"]

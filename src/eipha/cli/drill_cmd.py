@@ -6,7 +6,7 @@ import json
 
 import click
 
-from eipha.cli.common import runtime, timeout_option, verbosity_options
+from eipha.cli.common import Seconds, runtime, timeout_option, verbosity_options
 from eipha.errors import UsageError
 from eipha.exitcodes import CLI, Exit, lookup
 
@@ -18,7 +18,7 @@ from eipha.exitcodes import CLI, Exit, lookup
 @click.option("--probe", metavar="URL", help="Probe URL (through the EIP) every 100 ms.")
 @click.option(
     "--settle",
-    type=click.FloatRange(min=0, max=600),
+    type=Seconds(min=0, max=600),
     default=3.0,
     show_default=True,
     metavar="SECONDS",

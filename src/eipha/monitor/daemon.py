@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eipha import errors
+from eipha import errors, locking
 from eipha.clock import Deadline
 from eipha.config import Config, MonitorSpec
 from eipha.monitor import protocol, state
@@ -44,6 +44,7 @@ LEAVING_REPEAT = 3
 MAX_BACKOFF = 30.0
 REJECT_LOG_EVERY = 60.0
 STATE_EVERY = 0.5
+MAX_READS = 512  # datagrams read from one socket per cycle, so a flood cannot stall a cycle
 
 
 @dataclass
@@ -91,6 +92,7 @@ class Monitor:
         self.state_at = 0.0
         self.rejected_logged: dict[str, float] = {}
         self.exporter: Exporter | None = None
+        self.links: dict[tuple[str, int], socket.socket] = {}
         self._configure(config, health, quorum)
 
     # -- configuration ----------------------------------------------------------------------
@@ -148,6 +150,7 @@ class Monitor:
     # -- the loop ---------------------------------------------------------------------------
 
     def run(self, sock: socket.socket | None = None) -> int:
+        locking.private_dir(state.path().parent)  # refuse an unsafe run directory up front
         sock = sock or self._bind()
         for sig, flag in (
             (signal.SIGTERM, "stop"),
@@ -171,12 +174,15 @@ class Monitor:
         selector.register(sock, selectors.EVENT_READ)
         try:
             while not self.flags["stop"]:
+                self._link(sock, selector)
                 next_send = self._cycle(sock, selector, next_send)
         finally:
             self._leave(sock)
             self.health.stop()
             self.quorum.stop()
             selector.close()
+            for link in self.links.values():
+                link.close()
             sock.close()
         return 0
 
@@ -194,6 +200,32 @@ class Monitor:
         sock.setblocking(False)
         return sock
 
+    def _link(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
+        """One more socket per peer, on our address and port and connected to the peer's:
+        the kernel queues a peer's heartbeats there, apart from everything else, so a flood
+        from any other address fills only the main socket's queue and never makes the
+        kernel drop a peer's heartbeat. Redone when a reload changes the peers."""
+        wanted = {a for a in self.peer_addresses.values() if a[0]}
+        if set(self.links) == wanted:
+            return
+        for address in set(self.links) - wanted:
+            link = self.links.pop(address)
+            selector.unregister(link)
+            link.close()
+        for address in wanted - set(self.links):
+            link = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                link.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                link.bind(sock.getsockname())
+                link.connect(address)
+            except OSError as exc:  # the main socket still hears this peer
+                link.close()
+                log.debug("no socket of its own for %s: %s", address[0], exc)
+                continue
+            link.setblocking(False)
+            selector.register(link, selectors.EVENT_READ)
+            self.links[address] = link
+
     def _cycle(
         self, sock: socket.socket, selector: selectors.BaseSelector, next_send: float
     ) -> float:
@@ -204,8 +236,11 @@ class Monitor:
             self.reload(lambda: cfg.load(self.config.path))
         try:
             wait = max(0.0, min(CYCLE, next_send - self.clock()))
-            if selector.select(wait):
-                self._receive(sock)
+            ready = [key.fileobj for key, _ in selector.select(wait)]
+            # the peers' own sockets first: they hold nothing but the peers' datagrams
+            for readable in sorted(ready, key=lambda r: r is sock):
+                if isinstance(readable, socket.socket):
+                    self._receive(readable)
             now = self.clock()
             if now >= next_send:
                 self._send(sock, leaving=False)
@@ -227,11 +262,14 @@ class Monitor:
 
     def _receive(self, sock: socket.socket) -> None:
         changed = False
-        while True:
+        for _ in range(MAX_READS):
             try:
                 data, (source, _port) = sock.recvfrom(2048)
             except BlockingIOError:
                 break
+            except OSError as exc:  # a peer's socket reports an ICMP error once: go on
+                log.debug("receiving: %s", exc)
+                continue
             result = self.receiver.accept(data, source)
             if isinstance(result, protocol.Rejection):
                 self._rejected(result)
