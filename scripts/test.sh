@@ -61,6 +61,9 @@ pytest tests/unit "$@"
 step "integration tests (moto server over HTTP, IMDSv2 doubles, eipha as a subprocess)"
 pytest tests/integration "$@"
 
+step "reliability tests (faults between eipha and EC2/IMDS, concurrency, SIGKILL, hostile input, secrets)"
+pytest tests/reliability "$@"
+
 step "Ansible (yamllint, ansible-lint, syntax; as root: converges into a staging root, checked by the real tools)"
 pytest tests/ansible "$@"
 

@@ -4,6 +4,7 @@ IMDSv2 double per simulated node, and ``eipha`` run as a real subprocess pointed
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -122,6 +123,19 @@ class Lab:
         [address] = self.client.describe_addresses(AllocationIds=[self.alloc(eip)])["Addresses"]
         return dict(address)
 
+    def placement(self, eip: str) -> tuple[str | None, str | None]:
+        """(node, private IP) the EIP is on now; (None, None) when unassociated."""
+        address = self.where(eip)
+        node = next(
+            (
+                n.name
+                for n in self.world.nodes.values()
+                if n.eni_id == address.get("NetworkInterfaceId")
+            ),
+            None,
+        )
+        return node, address.get("PrivateIpAddress")
+
     def associate(self, eip: str, node: str, private_ip: str | None = None) -> str:
         n = self.world.nodes[node]
         answer = self.client.associate_address(
@@ -133,8 +147,9 @@ class Lab:
         return str(answer["AssociationId"])
 
 
-@pytest.fixture
-def lab(region: SimulatedRegion, tmp_path: Path) -> Iterator[Lab]:
+@contextlib.contextmanager
+def pair_lab(region: SimulatedRegion, tmp_path: Path) -> Iterator[Lab]:
+    """A fresh pair in a reset region (no faults, no latency), an IMDSv2 double per node."""
     region.reset()
     region.clear_faults()
     region.latency = 0.0
@@ -146,3 +161,9 @@ def lab(region: SimulatedRegion, tmp_path: Path) -> Iterator[Lab]:
         for double in doubles.values():
             double.stop()
         region.clear_faults()
+
+
+@pytest.fixture
+def lab(region: SimulatedRegion, tmp_path: Path) -> Iterator[Lab]:
+    with pair_lab(region, tmp_path) as built:
+        yield built
