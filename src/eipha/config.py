@@ -469,7 +469,7 @@ def _unknown_key(path: str, key: str, allowed: Collection[str]) -> str:
 Check: TypeAlias = Callable[[object], "str | None"]  # None when fine, else the message
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+_REGION = re.compile(r"[a-z]{2,4}(-[a-z]+)+-[0-9]+")  # eu-west-1, us-gov-west-1, eusc-de-east-1
 _INTERFACE = re.compile(r"[A-Za-z0-9_.:@-]{1,15}")
 _INSTANCE_ID = re.compile(r"i-([0-9a-f]{8}|[0-9a-f]{17})")
 ALLOCATION_ID = re.compile(r"eipalloc-([0-9a-f]{8}|[0-9a-f]{17})")

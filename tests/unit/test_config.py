@@ -130,6 +130,14 @@ def test_minimal_config_gets_the_defaults() -> None:
     assert isinstance(parsed.timeout, float)
 
 
+@pytest.mark.parametrize(
+    "region",
+    ["eu-west-1", "us-gov-west-1", "cn-northwest-1", "ap-southeast-5", "eusc-de-east-1"],
+)
+def test_every_kind_of_region_name_is_accepted(region: str) -> None:
+    assert config.parse_text(f"region: {region}\n" + EIPS).region == region
+
+
 def test_minimal_monitor_gets_the_defaults() -> None:
     parsed = config.parse_text(NODES + EIPS + MONITOR)
     assert parsed.monitor == MonitorSpec(
