@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -70,7 +71,7 @@ class Monitors:
         env["EIPHA_RUN_DIR"] = str(self.run_dir(node))
         return env
 
-    def start(self, node: str, **monitor: Any) -> subprocess.Popen[bytes]:
+    def start(self, node: str, umask: int = -1, **monitor: Any) -> subprocess.Popen[bytes]:
         config = self.config(node, **monitor)
         log = open(self.lab.tmp / f"monitor-{node}.log", "ab")  # noqa: SIM115
         proc = subprocess.Popen(
@@ -78,6 +79,7 @@ class Monitors:
             env=self.env(node, config),
             stdout=log,
             stderr=log,
+            umask=umask,
         )
         log.close()
         self.procs[node] = proc
@@ -118,12 +120,7 @@ def monitors(lab: Lab) -> Iterator[Monitors]:
 
 
 def at(lab: Lab, eip: str) -> tuple[str | None, str | None]:
-    address = lab.where(eip)
-    node = next(
-        (n.name for n in lab.world.nodes.values() if n.eni_id == address.get("NetworkInterfaceId")),
-        None,
-    )
-    return node, address.get("PrivateIpAddress")
+    return lab.placement(eip)
 
 
 def wait_at(lab: Lab, eip: str, where: tuple[str, str], timeout: float) -> None:
@@ -257,6 +254,29 @@ def test_metrics_endpoint_and_textfile(lab: Lab, monitors: Monitors):
     assert 'eipha_monitor_claimed{eip="web-a"} 1.0' in body
     assert "eipha_monitor_quorum 1.0" in body
     assert "eipha_monitor_heartbeats_sent_total" in textfile.read_text()
+
+
+def test_metrics_textfile_is_never_group_writable_and_a_bad_one_is_a_warning(
+    lab: Lab, monitors: Monitors
+):
+    good, bad = lab.tmp / "eipha.prom", lab.tmp / "missing" / "eipha.prom"
+    monitors.start("lb-a", umask=0, metrics={"textfile": str(good)})
+    monitors.start("lb-b", metrics={"textfile": str(bad)})
+    for eip, where in HOME.items():
+        wait_at(lab, eip, where, 15)
+    end = time.monotonic() + 10
+    while not good.exists() and time.monotonic() < end:
+        time.sleep(0.1)
+    # started with umask 0, still no write bit for group or others (node_exporter reads it)
+    assert stat.S_IMODE(good.stat().st_mode) == 0o644
+    assert stat.S_IMODE((lab.tmp / "run-lb-a" / "monitor.json").stat().st_mode) & 0o077 == 0
+    # lb-b cannot write its textfile: one warning naming it, and it goes on (takes nothing,
+    # keeps its EIP) — the metrics are a view, never a reason to stop
+    time.sleep(1.5)
+    warnings = [line for line in monitors.log("lb-b").splitlines() if str(bad) in line]
+    assert warnings == [f"eipha: warning: cannot write metrics to {bad}: No such file or directory"]
+    assert monitors.procs["lb-b"].poll() is None
+    assert at(lab, "web-b") == HOME["web-b"]
 
 
 def test_metrics_port_in_use_is_one_line(lab: Lab, monitors: Monitors):

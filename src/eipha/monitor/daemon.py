@@ -151,6 +151,9 @@ class Monitor:
 
     def run(self, sock: socket.socket | None = None) -> int:
         locking.private_dir(state.path().parent)  # refuse an unsafe run directory up front
+        # nothing this daemon writes (the state file, the metrics textfile) may ever be
+        # writable by group or others, whatever umask it was started with
+        os.umask(os.umask(0o022) | 0o022)
         sock = sock or self._bind()
         for sig, flag in (
             (signal.SIGTERM, "stop"),

@@ -10,13 +10,17 @@ for node_exporter's textfile collector. Needs prometheus-client (``pip install
 
 from __future__ import annotations
 
-import contextlib
+import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from eipha.errors import DependencyMissing, NotConfigured
 
 PREFIX = "eipha_monitor"
+WARN_EVERY = 60.0  # seconds between two warnings that the textfile cannot be written
+
+log = logging.getLogger(__name__)
 
 
 def _client() -> Any:
@@ -39,6 +43,7 @@ class Exporter:
         self.prom = _client()
         self.snapshot = snapshot
         self.textfile = textfile
+        self.warned_at: float | None = None
         self.registry = self.prom.CollectorRegistry(auto_describe=True)
         self.registry.register(self)
         if listen:
@@ -89,6 +94,14 @@ class Exporter:
         yield heard
 
     def write(self) -> None:
-        if self.textfile:
-            with contextlib.suppress(OSError):
-                self.prom.write_to_textfile(self.textfile, self.registry)
+        """Write the textfile; a failure is a warning (at most one a minute), not a stop:
+        the monitor's job is the EIPs, and the metrics are only a view of it."""
+        if not self.textfile:
+            return
+        try:
+            self.prom.write_to_textfile(self.textfile, self.registry)
+        except OSError as exc:
+            now = time.monotonic()
+            if self.warned_at is None or now - self.warned_at >= WARN_EVERY:
+                self.warned_at = now
+                log.warning("cannot write metrics to %s: %s", self.textfile, exc.strerror)
