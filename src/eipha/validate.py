@@ -206,6 +206,17 @@ def _iam_check(action: str, probe: Callable[[], object]) -> Check:
     )
 
 
+def check_monitor_key(path: str) -> Check:
+    """The peer monitor's key file, read as the monitor would (never shown)."""
+    from eipha.monitor import protocol
+
+    try:
+        key = protocol.load_key(path)
+    except errors.EiphaError as exc:
+        return _fail("monitor key", exc)
+    return Check("monitor key", Status.PASS, f"{path}: {len(key)} bytes, owner-only")
+
+
 def run(rt: Runtime, read: AddressReader = os_addresses) -> list[Check]:
     """The whole checklist; stops early only where later checks cannot run."""
     config = rt.config
@@ -217,6 +228,8 @@ def run(rt: Runtime, read: AddressReader = os_addresses) -> list[Check]:
             f"{len(config.eips)} EIPs, {len(config.nodes)} nodes",
         )
     ]
+    if config.monitor is not None:
+        checks.append(check_monitor_key(config.monitor.key_file))
     try:
         instance = rt.imds.instance_id()
         checks.append(

@@ -80,6 +80,29 @@ def test_validate_with_imds_down(lab: Lab):
     assert list(checks) == ["config", "IMDSv2"]
 
 
+@pytest.mark.parametrize(
+    ("mode", "status", "code", "detail"),
+    [
+        (0o600, "ok", 0, "32 bytes, owner-only"),
+        (0o640, "fail", 4, "open to group or others (mode 0640)"),
+    ],
+)
+def test_validate_checks_the_monitor_key_without_showing_it(
+    lab: Lab, tmp_path: Path, mode: int, status: str, code: int, detail: str
+):
+    lab.associate("web-a", "lb-a")
+    key = tmp_path / "monitor.key"
+    secret = "k" * 32
+    key.write_text(secret)
+    key.chmod(mode)
+    config = lab.config("lb-a", monitor={"key_file": str(key)})
+    result = lab.run("lb-a", "validate", "--json", config=config)
+    checks = {c["check"]: c for c in json.loads(result.out)}
+    assert (checks["monitor key"]["status"], result.code) == (status, code), result.out
+    assert detail in checks["monitor key"]["detail"]
+    assert secret not in result.out + result.err
+
+
 def test_validate_text_is_a_checklist(lab: Lab):
     result = lab.run("lb-a", "validate")
     assert result.code == 0, result.out + result.err
