@@ -279,6 +279,34 @@ def test_metrics_textfile_is_never_group_writable_and_a_bad_one_is_a_warning(
     assert at(lab, "web-b") == HOME["web-b"]
 
 
+@pytest.mark.parametrize("option", ["SO_REUSEADDR", "SO_REUSEPORT as another user"])
+def test_no_one_else_can_share_the_heartbeat_port(lab: Lab, monitors: Monitors, option: str):
+    """Sharing the port would let a local user take the peers' heartbeats (and so cause a
+    takeover): SO_REUSEADDR never may, SO_REUSEPORT only as the monitor's own user."""
+    if "another user" in option and os.geteuid() != 0:
+        pytest.skip("needs root to act as another user")
+    monitors.start("lb-a")
+    monitors.start("lb-b")
+    for eip, where in HOME.items():
+        wait_at(lab, eip, where, 15)
+    name = option.split()[0]
+    code = (
+        "import socket, sys\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        f"s.setsockopt(socket.SOL_SOCKET, socket.{name}, 1)\n"
+        "try:\n"
+        f"    s.bind(({ADDRESS['lb-a']!r}, {monitors.port}))\n"
+        "except OSError as exc:\n"
+        "    sys.exit(exc.strerror)\n"
+    )
+    user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    cmd = [*(user if "another user" in option else []), sys.executable, "-c", code]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 1, result
+    assert "Address already in use" in result.stderr
+    assert monitors.procs["lb-a"].poll() is None
+
+
 def test_metrics_port_in_use_is_one_line(lab: Lab, monitors: Monitors):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
         busy.bind(("127.0.0.1", 0))

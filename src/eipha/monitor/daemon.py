@@ -192,7 +192,10 @@ class Monitor:
     def _bind(self) -> socket.socket:
         address = self.config.nodes[self.me].address or ""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # SO_REUSEPORT, not SO_REUSEADDR: the per-peer sockets (see _link) share this port,
+        # and the kernel lets only the same user join; with SO_REUSEADDR any local user
+        # could bind the port too and take the peers' heartbeats
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             sock.bind((address, self.spec.port))
         except OSError as exc:
@@ -218,7 +221,7 @@ class Monitor:
         for address in wanted - set(self.links):
             link = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             try:
-                link.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                link.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 link.bind(sock.getsockname())
                 link.connect(address)
             except OSError as exc:  # the main socket still hears this peer
