@@ -5,7 +5,9 @@ IMDSv2 double per simulated node, and ``eipha`` run as a real subprocess pointed
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -36,6 +38,28 @@ def metadata_for(world: World, node: str) -> dict[str, str]:
         f"{world.region}a",
         [(n.mac, n.eni_id, n.device_number, n.primary_ip, n.secondary_ips, n.subnet_cidr)],
     )
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that is free now (TCP by default, or ``socket.SOCK_DGRAM``)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def monitor_status(env: dict[str, str]) -> dict[str, Any]:
+    """``eipha monitor --status --json``, the real command, with ``env``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "eipha", "monitor", "--status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
 
 
 @dataclass
@@ -125,16 +149,7 @@ class Lab:
 
     def placement(self, eip: str) -> tuple[str | None, str | None]:
         """(node, private IP) the EIP is on now; (None, None) when unassociated."""
-        address = self.where(eip)
-        node = next(
-            (
-                n.name
-                for n in self.world.nodes.values()
-                if n.eni_id == address.get("NetworkInterfaceId")
-            ),
-            None,
-        )
-        return node, address.get("PrivateIpAddress")
+        return self.world.placement(self.where(eip))
 
     def associate(self, eip: str, node: str, private_ip: str | None = None) -> str:
         n = self.world.nodes[node]

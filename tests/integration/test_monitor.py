@@ -5,7 +5,6 @@ in tests/system/test_monitor.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -20,16 +19,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Lab
+from tests.integration.conftest import Lab, free_port, monitor_status
 
 ADDRESS = {"lb-a": "127.0.0.11", "lb-b": "127.0.0.21"}
 HOME = {"web-a": ("lb-a", "10.0.0.11"), "web-b": ("lb-b", "10.0.0.21")}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Monitors:
@@ -89,17 +82,7 @@ class Monitors:
         return (self.lab.tmp / f"monitor-{node}.log").read_text()
 
     def status(self, node: str) -> dict[str, Any]:
-        result = subprocess.run(
-            [sys.executable, "-m", "eipha", "monitor", "--status", "--json"],
-            env=self.env(node, self.config(node)),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        document: dict[str, Any] = json.loads(result.stdout)
-        return document
+        return monitor_status(self.env(node, self.config(node)))
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -119,14 +102,10 @@ def monitors(lab: Lab) -> Iterator[Monitors]:
             assert "Traceback" not in m.log(node), m.log(node)
 
 
-def at(lab: Lab, eip: str) -> tuple[str | None, str | None]:
-    return lab.placement(eip)
-
-
 def wait_at(lab: Lab, eip: str, where: tuple[str, str], timeout: float) -> None:
     end = time.monotonic() + timeout
-    while at(lab, eip) != where:
-        assert time.monotonic() < end, f"{eip} is on {at(lab, eip)}, not {where}"
+    while lab.placement(eip) != where:
+        assert time.monotonic() < end, f"{eip} is on {lab.placement(eip)}, not {where}"
         time.sleep(0.1)
 
 
@@ -202,7 +181,7 @@ def test_hostile_datagrams_are_counted_and_survived(lab: Lab, monitors: Monitors
     assert sum(snapshot["counters"]["rejected"].values()) >= len(junk) * 20 - 20  # "" may be lost
     assert snapshot["peers"]["lb-b"]["verdict"] == "healthy"
     assert monitors.procs["lb-a"].poll() is None
-    assert at(lab, "web-b") == HOME["web-b"]
+    assert lab.placement("web-b") == HOME["web-b"]
     # logging is rate-limited: one line per reason, not one per datagram
     warnings = [line for line in monitors.log("lb-a").splitlines() if "rejected" in line]
     assert 0 < len(warnings) <= 6
@@ -276,7 +255,7 @@ def test_metrics_textfile_is_never_group_writable_and_a_bad_one_is_a_warning(
     warnings = [line for line in monitors.log("lb-b").splitlines() if str(bad) in line]
     assert warnings == [f"eipha: warning: cannot write metrics to {bad}: No such file or directory"]
     assert monitors.procs["lb-b"].poll() is None
-    assert at(lab, "web-b") == HOME["web-b"]
+    assert lab.placement("web-b") == HOME["web-b"]
 
 
 @pytest.mark.parametrize("option", ["SO_REUSEADDR", "SO_REUSEPORT as another user"])

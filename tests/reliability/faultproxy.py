@@ -50,7 +50,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -60,11 +59,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
-from xml.sax.saxutils import escape
 
 from eipha import ec2
 from eipha.sim.imds_double import ImdsDouble
-from eipha.sim.region import SimulatedRegion, World, build_pair
+from eipha.sim.region import SimulatedRegion, World, build_pair, ec2_error_body
 from tests.integration.conftest import Lab, metadata_for
 
 Fault = Literal[
@@ -136,16 +134,6 @@ class Exchange:
             return self.params["AssociationId"]
         match = re.search(rb"<associationId>([^<]+)</associationId>", self.answer)
         return match.group(1).decode() if match else None
-
-
-def _error_body(code: str, message: str) -> bytes:
-    """EC2's error document, as botocore's EC2 parser reads it (cf. SimulatedRegion._error)."""
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Response><Errors><Error><Code>{escape(code)}</Code>"
-        f"<Message>{escape(message)}</Message></Error></Errors>"
-        f"<RequestID>{uuid.uuid4()}</RequestID></Response>"
-    ).encode()
 
 
 class FaultProxy:
@@ -304,7 +292,7 @@ class FaultProxy:
                 rule.before()
             if fault in ERROR_FAULTS:
                 status, code, message = ERROR_FAULTS[fault]
-                entry.update(status=status, answer=_error_body(code, message))
+                entry.update(status=status, answer=ec2_error_body(code, message))
                 entry["ended"] = time.monotonic()
                 handler.reply(status, "text/xml;charset=UTF-8", entry["answer"])
             elif fault == "reset":

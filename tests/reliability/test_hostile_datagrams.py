@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Lab
+from tests.integration.conftest import Lab, free_port, monitor_status
 
 ADDRESS = {"lb-a": "127.0.0.11", "lb-b": "127.0.0.21", "lb-c": "127.0.0.31"}
 HOME = {"web-a": ("lb-a", "10.0.0.11"), "web-b": ("lb-b", "10.0.0.21")}
@@ -54,12 +54,6 @@ MUTATIONS = ("Associate", "Disassociate", "Release", "Allocate")
 FLOOD = 2 * DEAD_AFTER  # seconds over which the paced flood is spread
 BATCH = 48  # datagrams sent before waiting for lb-a to read them
 BLAST = 2 * DEAD_AFTER  # seconds of sending as fast as one process can
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sign(key: bytes, body: bytes) -> bytes:
@@ -183,17 +177,7 @@ class Pair:
 
     def status(self, node: str) -> dict[str, Any]:
         """``eipha monitor --status --json``, the real command."""
-        result = subprocess.run(
-            [sys.executable, "-m", "eipha", "monitor", "--status", "--json"],
-            env=self.env(node),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        document: dict[str, Any] = json.loads(result.stdout)
-        return document
+        return monitor_status(self.env(node))
 
     def wait_settled(self) -> None:
         """Both monitors up, calling each other healthy, each holding its home EIP."""

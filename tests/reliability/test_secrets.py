@@ -37,7 +37,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import Lab, metadata_for
+from tests.integration.conftest import Lab, free_port, metadata_for
 
 ROLE = "eipha-lb-role"
 WINDOW = 12  # a leak of any 12 consecutive characters of a secret counts (clipped messages)
@@ -398,7 +398,7 @@ def monitor_config(
         "nodes": nodes,
         "eips": eips,
         "monitor": {
-            "port": port or free_port(),
+            "port": port or free_port(socket.SOCK_DGRAM),
             "key_file": str(key),
             "interval": 0.5,
             "dead_after": 1.5,
@@ -410,12 +410,6 @@ def monitor_config(
     path = tmp / f"lb-a-{key.name}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def port(config: Path) -> int:

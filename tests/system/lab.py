@@ -328,15 +328,7 @@ class Lab:
             [address] = self._client.describe_addresses(
                 AllocationIds=[self.world.eips[eip].allocation_id]
             )["Addresses"]
-        node = next(
-            (
-                n.name
-                for n in self.world.nodes.values()
-                if n.eni_id == address.get("NetworkInterfaceId")
-            ),
-            None,
-        )
-        return node, address.get("PrivateIpAddress")
+        return self.world.placement(address)
 
     def wait_where(
         self, eip: str, expected: tuple[str | None, str | None], timeout: float

@@ -25,7 +25,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -356,17 +356,22 @@ class _Middleware:
         return (seen[-1] if seen else 500), chunks
 
     def _error(self, fault: _Fault, start_response: StartResponse) -> tuple[int, list[bytes]]:
-        body = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f"<Response><Errors><Error><Code>{escape(fault.code)}</Code>"
-            f"<Message>{escape(fault.message)}</Message></Error></Errors>"
-            f"<RequestID>{uuid.uuid4()}</RequestID></Response>"
-        ).encode()
+        body = ec2_error_body(fault.code, fault.message)
         start_response(
             f"{fault.status} {_REASONS.get(fault.status, 'Error')}",
             [("Content-Type", "text/xml;charset=UTF-8"), ("Content-Length", str(len(body)))],
         )
         return fault.status, [body]
+
+
+def ec2_error_body(code: str, message: str) -> bytes:
+    """EC2's error document, as botocore's EC2 parser reads it."""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Response><Errors><Error><Code>{escape(code)}</Code>"
+        f"<Message>{escape(message)}</Message></Error></Errors>"
+        f"<RequestID>{uuid.uuid4()}</RequestID></Response>"
+    ).encode()
 
 
 _REASONS = {
@@ -466,6 +471,12 @@ class World:
     region: str
     vpc_id: str
     subnet_id: str
+
+    def placement(self, address: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        """(node, private IP) of a DescribeAddresses entry; (None, None) when unassociated."""
+        eni = address.get("NetworkInterfaceId")
+        node = next((n.name for n in self.nodes.values() if n.eni_id == eni), None)
+        return node, address.get("PrivateIpAddress")
 
 
 VPC_CIDR = "10.0.0.0/16"

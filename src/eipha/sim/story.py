@@ -228,15 +228,7 @@ class Lab:
         [address] = client.describe_addresses(AllocationIds=[self.world.eips[eip].allocation_id])[
             "Addresses"
         ]
-        node = next(
-            (
-                n.name
-                for n in self.world.nodes.values()
-                if n.eni_id == address.get("NetworkInterfaceId")
-            ),
-            None,
-        )
-        return node, address.get("PrivateIpAddress")
+        return self.world.placement(address)
 
     def close(self) -> None:
         for name in list(self.monitors):
