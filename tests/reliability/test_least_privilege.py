@@ -39,15 +39,10 @@ SECONDARY_A = "10.0.0.12"
 
 # mount the test's directory ("$1") on /tmp, keeping visible the paths in "$2" (":"-separated,
 # those of the checkout and its virtualenv that lie under /tmp, as in a CI clone there), then
-# become nobody with no capabilities at all. A kept path is mounted as an overlay whose top
-# directory is 0755 (its upper and work directories in "$3"): a clone in a private `mktemp -d`
-# (0700) must still be readable by nobody, as an installed eipha is; nothing is changed on disk.
+# become nobody with no capabilities at all
 AS_NOBODY = (
-    "set -e; tmp=$1; keep=$2; scratch=$3; shift 3; n=0; IFS=:; for path in $keep; do "
-    'n=$((n + 1)); mkdir -p "$scratch/$n/upper" "$scratch/$n/work" "$tmp/${path#/tmp/}"; '
-    'chmod 755 "$scratch/$n/upper"; mount -t overlay overlay '
-    '-o "lowerdir=$path,upperdir=$scratch/$n/upper,workdir=$scratch/$n/work" '
-    '"$tmp/${path#/tmp/}"; done; unset IFS; '
+    "set -e; tmp=$1; keep=$2; shift 2; IFS=:; for path in $keep; do "
+    'mkdir -p "$tmp/${path#/tmp/}"; mount --bind "$path" "$tmp/${path#/tmp/}"; done; unset IFS; '
     'mount --rbind "$tmp" /tmp; '
     f"exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups "
     '--inh-caps=-all --bounding-set=-all --no-new-privs "$@"'
@@ -90,8 +85,7 @@ class Unprivileged:
 
     def argv(self, cmd: Sequence[str]) -> list[str]:
         prefix = ["unshare", "--mount", "--propagation", "private", "sh", "-c", AS_NOBODY]
-        scratch = self.tmp.with_name(f"{self.tmp.name}-overlay")
-        return [*prefix, "sh", str(self.tmp), under_tmp(), str(scratch), *cmd]
+        return [*prefix, "sh", str(self.tmp), under_tmp(), *cmd]
 
     def run(self, *cmd: str) -> Result:
         proc = subprocess.run(
