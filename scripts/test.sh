@@ -31,6 +31,14 @@ if [ -n "$missing" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
 fi
 
+# Some tests run eipha as an unprivileged user (uid 65534), as production runs it from a
+# world-readable install; a checkout in a private directory (mktemp -d makes it 0700) must be
+# readable by that user too, so its top directory gets the mode a plain git clone has.
+if [ "$(id -u)" -eq 0 ] && ! setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$PWD/src"; then
+    step "making the checkout readable by other users (chmod go+rx $PWD)"
+    chmod go+rx "$PWD"
+fi
+
 step "installing into .venv"
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
