@@ -30,6 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if plain_agent_call(args):
         from eipha.agents import entry
 
+        if argv is None:  # the program itself: see exit_program
+            entry.exit_program(args)
         return entry.main(args)
     from eipha.cli import main as cli_main
 
