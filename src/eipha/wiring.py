@@ -93,6 +93,15 @@ class Runtime:
 
         threading.Thread(target=build, daemon=True, name="eipha-client").start()
 
+    def warm(self) -> NodeIdentity:
+        """Do ahead what every action does before its first API call: import botocore, make
+        the EC2 client (credentials resolved), get an IMDS token and read who this node is.
+        A long-lived caller (the keepalived FIFO reader) then pays only the API calls."""
+        self.prefetch_client()
+        node = self.identity()
+        self.client  # noqa: B018 - wait for it here, and see its error if it failed
+        return node
+
     @functools.cached_property
     def ec2(self) -> Ec2Api:
         return Ec2Api(self.client)

@@ -436,6 +436,46 @@ def test_fifo_mode_exits_0_on_sigterm(lab: Lab):
     assert "SIGTERM; exiting" in err
 
 
+def test_fifo_reader_through_the_shim_is_ready_before_the_first_event(lab: Lab):
+    """vrrp_notify_fifo_script "/etc/keepalived/eipha-notify fifo": keepalived starts the
+    shim once, with its own bare environment, and appends the FIFO's path. Before the first
+    line the reader has its EC2 client and IMDS token, so a MASTER costs the start's own
+    calls and nothing else: no token request, no client to make."""
+    config = lab.config("lb-a", **INSTANCES)
+    defaults = defaults_file(lab, "lb-a", config, lab.tmp / "run")
+    bare = ["PATH=/usr/bin:/bin", f"EIPHA_BIN={EIPHA_BIN}", f"EIPHA_DEFAULTS={defaults}"]
+    path, log = lab.tmp / "keepalived.fifo", lab.tmp / "reader.log"
+    os.mkfifo(path)
+    shim = SHIMS / "keepalived" / "eipha-notify"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen(
+            ["env", "-i", *bare, str(shim), "fifo", str(path)], stderr=stderr, text=True
+        )
+    try:
+        writer = open_writer(path, proc)
+        end = time.monotonic() + 30
+        while "ready in" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < end, f"the reader never got ready: {log.read_text()}"
+            time.sleep(0.02)
+        imds, mark = len(lab.imds["lb-a"].requests), lab.region.mark()
+        os.write(writer, b'INSTANCE "VI_B" MASTER 100\n')
+        os.close(writer)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = log.read_text()
+    assert lab.region.actions(mark) == [DESCRIBE, ASSOCIATE, DESCRIBE]
+    assert on(lab, "web-b") == binding(lab, "lb-a", "10.0.0.12")
+    event = lab.imds["lb-a"].requests[imds:]
+    assert event, "the event reads who this node is afresh"
+    assert all(method == "GET" for method, _, _ in event), event
+    assert f"{path}: ready in" in err
+    assert err.index("ready in") < err.index("INSTANCE VI_B is MASTER (priority 100)")
+
+
 # --------------------------------------------------------------------------- OCF
 
 

@@ -65,6 +65,9 @@ class FakeRuntime:
             raise errors.MetadataError("IMDS did not answer", "connection refused")
         return self.node
 
+    def warm(self) -> NodeIdentity:
+        return self.identity()
+
 
 @dataclass
 class World:

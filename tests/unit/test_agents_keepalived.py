@@ -13,9 +13,19 @@ from pathlib import Path
 import pytest
 
 from eipha import errors
-from eipha.agents import keepalived
+from eipha.agents import Setup, keepalived
 from eipha.agents.keepalived import Event, Stamp
-from tests.unit.test_agents_common import A_PRIMARY, A_SECOND, CONFIG, WEB_A, WEB_B, World, config
+from eipha.config import Config
+from tests.unit.test_agents_common import (
+    A_PRIMARY,
+    A_SECOND,
+    CONFIG,
+    LB_A,
+    WEB_A,
+    WEB_B,
+    World,
+    config,
+)
 
 MAPPED = CONFIG + "keepalived:\n  instances: {VI_WEB: [web-a, web-b], VI_B: [web-b]}\n"
 
@@ -145,9 +155,10 @@ def test_parse_line_rejects(line: str):
 
 
 def test_handle_line_never_raises(world: World, caplog):
-    keepalived.handle_line('INSTANCE "VI_1 MASTER 100', world.setup)
+    warm = keepalived.Warm(world.setup)
+    keepalived.handle_line('INSTANCE "VI_1 MASTER 100', warm)
     world.node = None  # IMDS down: the start fails, the reader goes on
-    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', world.setup)
+    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
     assert "ignoring FIFO line" in caplog.text
     assert "IMDS did not answer" in caplog.text
 
@@ -334,3 +345,83 @@ def test_fifo_mode_handles_each_line(world: World, tmp_path: Path, caplog):
     assert world.where(WEB_B) == A_SECOND
     assert "ignoring FIFO line 'garbage'" in caplog.text
     assert "end of file; exiting" in caplog.text
+
+
+# --------------------------------------------------------------------------- the warm reader
+
+
+def test_fifo_reader_prepares_one_runtime_and_keeps_it(world: World, tmp_path: Path, caplog):
+    path = tmp_path / "fifo"
+    os.mkfifo(path)
+    world.text = MAPPED
+    lines = [b'INSTANCE "VI_B" MASTER 100\n', b'INSTANCE "VI_WEB" MASTER 150\n']
+    write_later(path, lines)
+    assert keepalived.fifo(str(path), world.setup) == 0
+    # built once, before the first line, on a short deadline; both starts used it
+    assert world.built == [keepalived.WARM_UP]
+    assert world.where(WEB_A) == A_PRIMARY
+    assert world.where(WEB_B) == A_SECOND
+    assert f"{path}: ready in" in caplog.text
+    assert "lb-a (i-aaaaaaaa) in eu-west-1" in caplog.text
+
+
+def test_a_kept_runtime_gets_the_whole_timeout_for_each_event(world: World):
+    warm = keepalived.Warm(world.setup)
+    warm.prepare("fifo")
+    assert warm.runtime is not None
+    prepared = warm.runtime
+    prepared.deadline.started -= 100  # long ago: that deadline has passed
+    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    assert warm.runtime is prepared
+    assert world.built == [keepalived.WARM_UP]
+    assert prepared.deadline.seconds == 5.0
+    assert prepared.deadline.remaining() > 4.0
+    assert world.where(WEB_A) == A_PRIMARY
+
+
+def test_a_changed_config_gets_a_new_runtime(world: World):
+    warm = keepalived.Warm(world.setup)
+    warm.prepare("fifo")
+    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    world.text = MAPPED  # edited between two events
+    keepalived.handle_line('INSTANCE "VI_B" MASTER 100', warm)
+    assert world.built == [keepalived.WARM_UP, 5.0]
+    assert warm.runtime is not None
+    assert warm.runtime.config == config(MAPPED)
+    assert world.where(WEB_B) == A_SECOND
+
+
+def test_a_failed_start_drops_the_runtime(world: World, caplog):
+    warm = keepalived.Warm(world.setup)
+    warm.prepare("fifo")
+    prepared = warm.runtime
+    assert prepared is not None
+    prepared.node = None  # type: ignore[attr-defined] # its IMDS stops answering
+    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    assert warm.runtime is not prepared
+    assert "IMDS did not answer" in caplog.text
+    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)  # a fresh one works
+    assert world.built == [keepalived.WARM_UP, 5.0]
+    assert world.where(WEB_A) == A_PRIMARY
+
+
+def test_a_failed_warm_up_is_said_and_events_still_work(world: World, caplog):
+    world.node = None  # IMDS not there yet at boot
+    warm = keepalived.Warm(world.setup)
+    warm.prepare("/run/k.fifo")
+    assert warm.runtime is None
+    assert "/run/k.fifo: not prepared ahead (IMDS did not answer" in caplog.text
+    world.node = LB_A
+    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    assert world.where(WEB_A) == A_PRIMARY
+    assert world.built == [keepalived.WARM_UP, 5.0]
+
+
+def test_a_reader_without_a_config_still_reads(tmp_path: Path, caplog):
+    def load(path: str | None) -> Config:
+        raise errors.NotConfigured("no EIPs to start", "there is no config file naming them")
+
+    warm = keepalived.Warm(Setup(load, World().build))
+    warm.prepare("fifo")
+    assert warm.runtime is None
+    assert "not prepared ahead (no EIPs to start" in caplog.text
