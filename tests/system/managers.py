@@ -35,17 +35,20 @@ KEEPALIVED_CONF = """\
 global_defs {{
     router_id {name}
     enable_script_security
-    script_user root
+    script_user root{fifo}
 }}
 {instances}
 """
-# keepalived.conf has no line continuation, hence the one long line
-NOTIFY_RX_LOWER = (
-    'notify_master_rx_lower_pri "/etc/keepalived/eipha-notify INSTANCE {instance} '
-    'MASTER_RX_LOWER_PRI"'
+FIFO = (
+    "\n    vrrp_notify_fifo /run/keepalived-eipha.fifo"
+    '\n    vrrp_notify_fifo_script "/etc/keepalived/eipha-notify fifo"'
 )
-VRRP_INSTANCE = (
-    """\
+# keepalived.conf has no line continuation, hence the one long line
+NOTIFY = (
+    "\n    notify {script}"
+    '\n    notify_master_rx_lower_pri "{script} INSTANCE {instance} MASTER_RX_LOWER_PRI"'
+)
+VRRP_INSTANCE = """\
 vrrp_instance {instance} {{
     state BACKUP
     interface eth0
@@ -55,14 +58,9 @@ vrrp_instance {instance} {{
     unicast_src_ip {me}
     unicast_peer {{
         {peer}
-    }}
-    notify /etc/keepalived/eipha-notify
-    """
-    + NOTIFY_RX_LOWER
-    + """
+    }}{notify}
 }}
 """
-)
 
 
 def install_heartbeat(lab: Lab, resource_script: str | Path = "heartbeat/eipha") -> None:
@@ -88,8 +86,19 @@ def stop_heartbeat(node: Node) -> None:
     assert result.returncode == 0, result.stderr
 
 
-def install_keepalived(lab: Lab, notify_script: str | Path = "keepalived/eipha-notify") -> None:
-    """Two VRRP instances, active-active: lb-a is master of VI_A (web-a), lb-b of VI_B."""
+def install_keepalived(
+    lab: Lab,
+    notify_script: str | Path = "keepalived/eipha-notify",
+    *,
+    fifo: bool = False,
+    notify: str | None = "/etc/keepalived/eipha-notify",
+) -> None:
+    """Two VRRP instances, active-active: lb-a is master of VI_A (web-a), lb-b of VI_B.
+
+    The script is installed as /etc/keepalived/eipha-notify. It is each instance's
+    ``notify`` (and ``notify_master_rx_lower_pri``) script, or with ``fifo`` the
+    ``vrrp_notify_fifo_script``; ``notify`` names another script for the instances, or none.
+    """
     for node in lab.nodes.values():
         config = json.loads((node.dir / "eipha.yaml").read_text())
         config["keepalived"] = {"instances": {"VI_A": ["web-a"], "VI_B": ["web-b"]}}
@@ -102,12 +111,13 @@ def install_keepalived(lab: Lab, notify_script: str | Path = "keepalived/eipha-n
                 me=node.primary,
                 peer=node.peer,
                 priority=150 if instance == mine else 100,
+                notify=NOTIFY.format(script=notify, instance=instance) if notify else "",
             )
             for instance, vrid in (("VI_A", 51), ("VI_B", 52))
         )
         kd = node.dir / "keepalived"
         (kd / "keepalived.conf").write_text(
-            KEEPALIVED_CONF.format(name=node.name, instances=instances)
+            KEEPALIVED_CONF.format(name=node.name, instances=instances, fifo=FIFO if fifo else "")
         )
         lab.shim(notify_script, kd / "eipha-notify")
 

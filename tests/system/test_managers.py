@@ -64,9 +64,14 @@ def test_heartbeat_graceful_stop_hands_over(heartbeat: Lab):
     assert watch.both_unassociated() == []
 
 
-@pytest.fixture
-def keepalived(lab: Lab) -> Lab:
-    install_keepalived(lab)
+@pytest.fixture(params=["notify", "fifo"])
+def keepalived(lab: Lab, request: pytest.FixtureRequest) -> Lab:
+    """keepalived calling eipha-notify for each transition, or (``fifo``) starting it once
+    as the reader of its notify FIFO."""
+    if request.param == "fifo":
+        install_keepalived(lab, fifo=True, notify=None)
+    else:
+        install_keepalived(lab)
     for node in lab.nodes.values():
         start_keepalived(node)
     lab.wait_where("web-a", HOME_A, 30)
