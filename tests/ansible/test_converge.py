@@ -162,6 +162,23 @@ def test_keepalived_config_test_and_instances(keepalived_staged: Staged):
         assert "track_script" in text
 
 
+def test_keepalived_fifo_mode(tmp_path: Path):
+    """keepalived_eipha_mode: fifo — the shim becomes the reader of keepalived's notify FIFO
+    (global_defs), the instances run no notify scripts, and keepalived -t accepts it."""
+    result = converge(tmp_path, "keepalived", {"keepalived_eipha_mode": "fifo"})
+    assert result.returncode == 0, result.output[-3000:]
+    for host in HOSTS:
+        conf = node(tmp_path, host, "/etc/keepalived/keepalived.conf")
+        text = conf.read_text()
+        shim = node(tmp_path, host, "/etc/keepalived/eipha-notify")
+        assert "    vrrp_notify_fifo /run/keepalived-eipha.fifo\n" in text
+        assert f'    vrrp_notify_fifo_script "{shim} fifo"\n' in text
+        assert re.search(r"^\s*notify", text, re.MULTILINE) is None, text
+        wrapper = node(tmp_path, host, "/usr/local/sbin/keepalived-config-test")
+        checked = isolated([str(wrapper), str(conf)])
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_keepalived_wrapper_rejects_a_broken_config(tmp_path: Path, keepalived_staged: Staged):
     _, root, _, _ = keepalived_staged
     conf = node(root, "lb-a", "/etc/keepalived/keepalived.conf").read_text()
@@ -199,8 +216,18 @@ def test_monitor_key_is_shared_and_owner_only(monitor_staged: Staged):
         ("monitor", {"eipha_monitor_dead_after": 1.0}, "monitor.dead_after"),
         ("heartbeat", {"haproxy_bind": "*:notaport"}, "haproxy.cfg"),
         ("heartbeat", {"haproxy_default_backend": "nope"}, "the default backend must be one"),
+        ("keepalived", {"keepalived_eipha_mode": "script"}, "keepalived_eipha_mode"),
     ],
-    ids=["deadtime", "initdead", "no-secret", "eipha-config", "monitor-timing", "haproxy", "route"],
+    ids=[
+        "deadtime",
+        "initdead",
+        "no-secret",
+        "eipha-config",
+        "monitor-timing",
+        "haproxy",
+        "route",
+        "keepalived-mode",
+    ],
 )
 def test_a_bad_setting_fails_before_anything_is_installed(
     tmp_path: Path, manager: str, extra: dict[str, object], message: str
