@@ -18,11 +18,13 @@ from eipha.wiring import Runtime
 
 T = TypeVar("T")
 Events = failover.Events
+OVERRUN = failover.GRACE * 1.5
+"""How far past its deadline :func:`bounded` lets an action run before giving up on it."""
 
 
 def bounded(rt: Runtime, doing: str, work: Callable[[], T]) -> T:
     """The whole action, IMDS and API calls included, under the deadline's hard bound."""
-    return failover.bounded(work, rt.deadline, doing, grace=failover.GRACE * 1.5)
+    return failover.bounded(work, rt.deadline, doing, grace=OVERRUN)
 
 
 def resolve(rt: Runtime, eips: Sequence[str]) -> list[targets.Selector]:

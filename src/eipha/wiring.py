@@ -57,6 +57,8 @@ class Runtime:
         self.deadline = deadline
         self.region_option = region
         self.env = dict(os.environ) if env is None else dict(env)
+        self._client: BaseClient | None = None
+        self._client_lock = threading.Lock()
 
     @functools.cached_property
     def imds(self) -> imds.ImdsClient:
@@ -74,9 +76,14 @@ class Runtime:
             or self.imds.region()
         )
 
-    @functools.cached_property
+    @property
     def client(self) -> BaseClient:
-        return ec2.make_client(self.region, self.deadline)
+        """Made once, by whichever thread asks first; the other waits for it (a lock of its
+        own: ``functools.cached_property`` stopped locking in Python 3.12)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = ec2.make_client(self.region, self.deadline)
+            return self._client
 
     def prefetch_client(self) -> None:
         """Build the EC2 client (importing botocore, which is CPU) and resolve credentials
@@ -96,7 +103,8 @@ class Runtime:
     def warm(self) -> NodeIdentity:
         """Do ahead what every action does before its first API call: import botocore, make
         the EC2 client (credentials resolved), get an IMDS token and read who this node is.
-        A long-lived caller (the keepalived FIFO reader) then pays only the API calls."""
+        A long-lived caller (the keepalived FIFO reader) then pays only the IMDS reads and
+        the API calls of each action (and a new token when the old one expires)."""
         self.prefetch_client()
         node = self.identity()
         self.client  # noqa: B018 - wait for it here, and see its error if it failed

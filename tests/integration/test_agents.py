@@ -440,7 +440,7 @@ def test_fifo_reader_through_the_shim_is_ready_before_the_first_event(lab: Lab):
     """vrrp_notify_fifo_script "/etc/keepalived/eipha-notify fifo": keepalived starts the
     shim once, with its own bare environment, and appends the FIFO's path. Before the first
     line the reader has its EC2 client and IMDS token, so a MASTER costs the start's own
-    calls and nothing else: no token request, no client to make."""
+    calls: its three EC2 calls and IMDS reads, no token request."""
     config = lab.config("lb-a", **INSTANCES)
     defaults = defaults_file(lab, "lb-a", config, lab.tmp / "run")
     bare = ["PATH=/usr/bin:/bin", f"EIPHA_BIN={EIPHA_BIN}", f"EIPHA_DEFAULTS={defaults}"]

@@ -358,7 +358,7 @@ def test_fifo_reader_prepares_one_runtime_and_keeps_it(world: World, tmp_path: P
     write_later(path, lines)
     assert keepalived.fifo(str(path), world.setup) == 0
     # built once, before the first line, on a short deadline; both starts used it
-    assert world.built == [keepalived.WARM_UP]
+    assert world.built == [keepalived.PREPARE]
     assert world.where(WEB_A) == A_PRIMARY
     assert world.where(WEB_B) == A_SECOND
     assert f"{path}: ready in" in caplog.text
@@ -373,7 +373,7 @@ def test_a_kept_runtime_gets_the_whole_timeout_for_each_event(world: World):
     prepared.deadline.started -= 100  # long ago: that deadline has passed
     keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
     assert warm.runtime is prepared
-    assert world.built == [keepalived.WARM_UP]
+    assert world.built == [keepalived.PREPARE]
     assert prepared.deadline.seconds == 5.0
     assert prepared.deadline.remaining() > 4.0
     assert world.where(WEB_A) == A_PRIMARY
@@ -385,24 +385,37 @@ def test_a_changed_config_gets_a_new_runtime(world: World):
     keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
     world.text = MAPPED  # edited between two events
     keepalived.handle_line('INSTANCE "VI_B" MASTER 100', warm)
-    assert world.built == [keepalived.WARM_UP, 5.0]
+    assert world.built == [keepalived.PREPARE, 5.0]
     assert warm.runtime is not None
     assert warm.runtime.config == config(MAPPED)
     assert world.where(WEB_B) == A_SECOND
 
 
-def test_a_failed_start_drops_the_runtime(world: World, caplog):
+def test_a_start_that_fails_on_a_kept_runtime_is_tried_again_on_a_new_one(world: World, caplog):
+    """What was kept (credentials, connection, token) may have gone stale since the last
+    event, and keepalived sends no event twice."""
     warm = keepalived.Warm(world.setup)
     warm.prepare("fifo")
     prepared = warm.runtime
     assert prepared is not None
     prepared.node = None  # type: ignore[attr-defined] # its IMDS stops answering
     keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    assert world.where(WEB_A) == A_PRIMARY
+    assert world.built == [keepalived.PREPARE, 5.0]
     assert warm.runtime is not prepared
     assert "IMDS did not answer" in caplog.text
-    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)  # a fresh one works
-    assert world.built == [keepalived.WARM_UP, 5.0]
-    assert world.where(WEB_A) == A_PRIMARY
+    assert "trying again with a new EC2 client and IMDS token" in caplog.text
+
+
+def test_a_start_that_fails_on_a_new_runtime_is_not_repeated(world: World, caplog):
+    world.node = None
+    warm = keepalived.Warm(world.setup)
+    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)  # a second event: new again
+    assert world.built == [5.0, 5.0]
+    assert warm.runtime is None
+    assert world.where(WEB_A) is None
+    assert "trying again" not in caplog.text
 
 
 def test_a_failed_warm_up_is_said_and_events_still_work(world: World, caplog):
@@ -414,7 +427,7 @@ def test_a_failed_warm_up_is_said_and_events_still_work(world: World, caplog):
     world.node = LB_A
     keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
     assert world.where(WEB_A) == A_PRIMARY
-    assert world.built == [keepalived.WARM_UP, 5.0]
+    assert world.built == [keepalived.PREPARE, 5.0]
 
 
 def test_a_reader_without_a_config_still_reads(tmp_path: Path, caplog):

@@ -109,9 +109,11 @@ def exit_program(argv: Sequence[str]) -> NoReturn:
     code = main(argv)
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed: nothing was written there
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError):  # closed or gone: nothing more can be said there
+        except (OSError, ValueError):  # closed or gone: what was said there is lost
             code = code or 1
     os._exit(code)
 

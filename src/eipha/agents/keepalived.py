@@ -22,7 +22,8 @@ arrive in order, one per line: ``INSTANCE "VI_1" MASTER 100`` (and, with
 A notify script starts cold for every event: Python, botocore, an EC2 client and an IMDS
 token come before its first API call. The FIFO reader lives as long as keepalived, so it
 does that once, before the first event (:class:`Warm`), and a MASTER then costs only the
-IMDS reads and API calls of the start itself.
+IMDS reads and API calls of the start itself (and a new IMDS token once the old one has
+expired).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ LOCK = "keepalived"  # EIPHA_RUN_DIR/locks/keepalived.lock
 LEDGER = "keepalived.events"  # next to it
 LOCK_WAIT = 60.0  # seconds an event waits for the ones before it
 WARM_UP = 3.0  # at most this long before the FIFO reader reads its first line
+PREPARE = WARM_UP - actions.OVERRUN  # the deadline of getting ready that keeps to it
 _PRIORITY = re.compile(r"[0-9]{1,3}")
 
 
@@ -268,7 +270,12 @@ def fifo(path: str, setup: Setup) -> int:
 
 
 def handle_line(line: str, warm: Warm) -> None:
-    """One FIFO line; a bad line or a failure is logged, never raised."""
+    """One FIFO line; a bad line or a failure is logged, never raised.
+
+    A start that fails on a kept runtime is tried once more on a fresh one: what was kept
+    (credentials, the connection, the IMDS token) may be what went stale since the last
+    event, and keepalived will not send this one again.
+    """
     if not line.strip():
         return
     try:
@@ -276,39 +283,52 @@ def handle_line(line: str, warm: Warm) -> None:
     except UsageError as exc:
         log.warning("keepalived: ignoring FIFO line %r: %s", line, exc)
         return
-    code = int(Exit.FAILURE)
+    code = _attempt(event, warm)
+    if code != Exit.OK and warm.reused:
+        warm.drop()
+        log.info("keepalived: %s: trying again with a new EC2 client and IMDS token", event)
+        code = _attempt(event, warm)
+    if code != Exit.OK:
+        warm.drop()
+
+
+def _attempt(event: Event, warm: Warm) -> int:
+    warm.reused = False
     try:
-        code = handle(event, warm.setup)
+        return handle(event, warm.setup)
     except EiphaError as exc:
         log.error("keepalived: %s: %s", event, exc)
     except Exception as exc:  # a bug must not end the reader: keepalived does not restart it
         log.error("keepalived: %s: internal error: %r (please report this)", event, exc)
-    if code != Exit.OK:
-        warm.drop()
+    return int(Exit.FAILURE)
 
 
 class Warm:
     """The FIFO reader's runtime, kept from one event to the next.
 
     :attr:`setup` loads the config afresh for every event and hands out the kept runtime
-    while the config is unchanged, its deadline started over; a changed config gets a new
-    one. After a failed action the runtime is dropped: a worker thread that a deadline left
-    behind may still be using it, and the next event builds its own (botocore stays
-    imported, so that costs the EC2 client, ~10 ms).
+    while the config is unchanged, its deadline started over (:attr:`reused` says so); a
+    changed config gets a new one. After a failed action the runtime is dropped: a worker
+    thread that a deadline left behind may still be using it, and what it kept may be what
+    failed. The next one costs a new EC2 client, credentials and IMDS token; botocore stays
+    imported.
     """
 
     def __init__(self, setup: Setup) -> None:
         self.base = setup
         self.runtime: Runtime | None = None
+        self.reused = False
         self.setup = Setup(setup.load, self._build)
 
     def _build(self, config: Config, seconds: float) -> Runtime:
         rt = self.runtime
         if rt is None or rt.config != config:
             rt = self.runtime = self.base.build(config, seconds)
+            self.reused = False
         else:
             rt.deadline.seconds = seconds
             rt.deadline.restart()
+            self.reused = True
         return rt
 
     def drop(self) -> None:
@@ -321,7 +341,7 @@ class Warm:
         started = time.monotonic()
         try:
             config = self.base.load(None)
-            rt = self._build(config, min(config.timeout, WARM_UP))
+            rt = self._build(config, min(config.timeout, PREPARE))
             node = actions.bounded(rt, "prepare", rt.warm)
         except Exception as exc:  # any failure: log it, and read the FIFO anyway
             self.drop()
