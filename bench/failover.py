@@ -21,9 +21,9 @@ Variants: Heartbeat and keepalived calling eipha's shim (`eipha`), keepalived wi
 the reader of its notify FIFO (`eipha-fifo`), and the aws-CLI scripts of bench/baseline
 (`awscli`). The FIFO reader is started once with keepalived, so there is no script call per
 event to time: each instance gets a `notify` script that does nothing, wrapped the same way,
-and keepalived runs it for the same transition it writes to the FIFO. (It starts that script
-a fork and an exec after writing the line, so this variant's part is timed from a few
-milliseconds late.)
+and keepalived runs it for the same transition it writes to the FIFO. (keepalived forks that
+script just before it writes the line, but the wrapper logs only after an exec of sh and a
+fork and exec of date, so this variant's part may be timed from a few milliseconds late.)
 
 Then lb-b comes back and takes web-b home before the next run.
 """
