@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from eipha.sim import serving
 from tests.integration.conftest import Lab
 
 SWITCH_GAP = 0.3  # the probe server fails this long after the EIP changes place
@@ -46,16 +47,13 @@ def probe_server(lab: Lab) -> Iterator[str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serving.serve_in_thread(server, "drill-web")
     with lock:
         state.update(where=lab.where("web-a").get("PrivateIpAddress"), since=0.0)
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        serving.shut_down(server, thread)
 
 
 def drill_json(lab: Lab, *args: str) -> tuple[int, dict[str, Any]]:

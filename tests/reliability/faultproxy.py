@@ -61,6 +61,7 @@ from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from eipha import ec2
+from eipha.sim import serving
 from eipha.sim.imds_double import ImdsDouble
 from eipha.sim.region import SimulatedRegion, World, build_pair, ec2_error_body
 from tests.integration.conftest import Lab, metadata_for
@@ -162,13 +163,7 @@ class FaultProxy:
 
     def start(self) -> FaultProxy:
         self._server = _Server(("127.0.0.1", 0), _Handler, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"faultproxy-{self.name}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serving.serve_in_thread(self._server, f"faultproxy-{self.name}")
         return self
 
     def stop(self) -> None:
@@ -176,11 +171,7 @@ class FaultProxy:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         self._stopping.set()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=10)
+        serving.shut_down(server, thread)
 
     def __enter__(self) -> FaultProxy:
         return self.start()

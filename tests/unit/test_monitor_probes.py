@@ -16,6 +16,7 @@ import pytest
 from eipha.config import HealthCheck
 from eipha.monitor import probes
 from eipha.monitor.probes import Health, Quorum, Target
+from eipha.sim import serving
 
 
 class FakeClock:
@@ -213,11 +214,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def web() -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    thread = serving.serve_in_thread(server, "probe-web")
     yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    serving.shut_down(server, thread)
 
 
 def closed_port() -> int:

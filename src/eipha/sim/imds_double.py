@@ -37,6 +37,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from eipha.clock import Clock
+from eipha.sim import serving
 
 TOKEN_PATH = "/latest/api/token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -162,10 +163,7 @@ class ImdsDouble:
             raise RuntimeError("the IMDS double is already started")
         self._stopping.clear()
         self._server = _Server(self._address, _Handler, self)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serving.serve_in_thread(self._server, "imds-double")
         return self
 
     def stop(self) -> None:
@@ -173,11 +171,7 @@ class ImdsDouble:
         server, thread = self._server, self._thread
         self._server = self._thread = None
         self._stopping.set()
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join()
+        serving.shut_down(server, thread)
 
     def __enter__(self) -> ImdsDouble:
         return self.start()

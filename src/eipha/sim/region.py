@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
-from eipha.sim import moto_ext
+from eipha.sim import moto_ext, serving
 
 FAKE_ACCESS_KEY_ID = "testing"
 FAKE_SECRET_ACCESS_KEY = "testing"
@@ -155,25 +155,14 @@ class SimulatedRegion:
         )
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"sim-region-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serving.serve_in_thread(server, f"sim-region-{self.port}")
         return self
 
     def stop(self) -> None:
         """Stop serving and join the server thread (safe to call more than once)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        serving.shut_down(server, thread)
 
     def __enter__(self) -> SimulatedRegion:
         return self.start()

@@ -25,7 +25,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from eipha import actions, errors
 from eipha.clock import Deadline
 from eipha.config import Config, EipSpec, NodeSpec
 from eipha.probe import Gap, Prober, gap
+from eipha.sim import serving
 from eipha.sim.imds_double import ImdsDouble, node_metadata
 from eipha.sim.region import SimNode, SimulatedRegion, World, build_pair, ec2_client
 from eipha.wiring import Runtime
@@ -100,14 +100,12 @@ class _Quiet(BaseHTTPRequestHandler):
 def serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True, name="eipha-sim-http").start()
+    serving.serve_in_thread(server, "eipha-sim-http")
     return server
 
 
 def stop_server(server: ThreadingHTTPServer | None) -> None:
-    if server is not None:
-        server.shutdown()
-        server.server_close()
+    serving.shut_down(server)
 
 
 def web_server(name: str) -> ThreadingHTTPServer:
