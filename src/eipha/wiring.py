@@ -88,7 +88,10 @@ class Runtime:
     def prefetch_client(self) -> None:
         """Build the EC2 client (importing botocore, which is CPU) and resolve credentials
         (on EC2, IMDS round trips) in a thread, while this one reads who this node is from
-        IMDS: a cold start/status overlaps the two instead of waiting for each in turn."""
+        IMDS: a cold start/status overlaps the two instead of waiting for each in turn.
+        A runtime that already has its client (the FIFO reader's, kept) starts no thread."""
+        if self._client is not None:
+            return
         region = self.region  # first, here: the IMDS client is not shared across threads
 
         def build() -> None:
