@@ -34,15 +34,20 @@ def lock_dir(env: dict[str, str] | None = None) -> Path:
     return Path(base) / f"eipha-{os.geteuid()}" / "locks"
 
 
-def private_dir(directory: Path) -> Path:
+def private_dir(
+    directory: Path,
+    what: str = "run directory",
+    fix: str = "remove it, or set EIPHA_RUN_DIR to a directory of your own",
+) -> Path:
     """``directory``, created owner-only (whatever the umask, missing parents too) if it does
     not exist; refused if it is a symlink, another user's, or writable by group or others:
-    in a shared /tmp someone else may have made ``/tmp/eipha-UID`` first."""
+    in a shared /tmp someone else may have made ``/tmp/eipha-UID`` first. ``what`` and
+    ``fix`` name the directory and the way out in the error."""
     try:
         _makedirs(directory)
         st = os.lstat(directory)
     except OSError as exc:
-        raise PermissionDenied(f"cannot create run directory {directory}", exc.strerror) from None
+        raise PermissionDenied(f"cannot create {what} {directory}", exc.strerror) from None
     me = os.geteuid()
     if not stat.S_ISDIR(st.st_mode):
         why = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
@@ -52,10 +57,7 @@ def private_dir(directory: Path) -> Path:
         why = f"writable by group or others: mode {stat.S_IMODE(st.st_mode):04o}"
     else:
         return directory
-    raise PermissionDenied(
-        f"unsafe run directory {directory}",
-        f"{why}; remove it, or set EIPHA_RUN_DIR to a directory of your own",
-    )
+    raise PermissionDenied(f"unsafe {what} {directory}", f"{why}; {fix}")
 
 
 def _makedirs(directory: Path) -> None:
