@@ -97,8 +97,8 @@ class _Quiet(BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+def serve(handler: type[BaseHTTPRequestHandler], port: int = 0) -> ThreadingHTTPServer:
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     serving.serve_in_thread(server, "eipha-sim-http")
     return server
@@ -125,7 +125,8 @@ def web_server(name: str) -> ThreadingHTTPServer:
 class Router:
     """Plays the internet: ``GET /<eip>`` goes to the node EC2 says holds that EIP."""
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, port: int = 0) -> None:
+        """``port`` 0: an ephemeral one (``eipha sandbox`` gives a fixed one)."""
         self.lab = lab
         self.client = ec2_client(lab.region)
         router = self
@@ -138,7 +139,7 @@ class Router:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = serve(Handler)
+        self.server = serve(Handler, port)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
 
     def forward(self, eip: str) -> tuple[int, bytes]:
