@@ -22,6 +22,7 @@ from eipha.cli import (
     drill_cmd,
     iam_cmd,
     monitor_cmd,
+    sandbox_cmd,
     secondary_cmd,
     show,
     validate_cmd,
@@ -95,6 +96,7 @@ cli.add_command(agents_cmd.heartbeat)
 cli.add_command(agents_cmd.keepalived)
 cli.add_command(agents_cmd.ocf)
 cli.add_command(monitor_cmd.monitor)
+cli.add_command(sandbox_cmd.sandbox)
 
 
 def _usage_line(exc: click.UsageError) -> str:

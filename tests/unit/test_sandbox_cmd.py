@@ -1,0 +1,135 @@
+"""``eipha sandbox`` without a sandbox: the shell lines it prints, its usage errors, --help."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from eipha.cli import main
+from eipha.cli.sandbox_cmd import DEFAULT_PORT as CLI_DEFAULT_PORT
+from eipha.sim import sandbox as sim
+
+
+def test_the_lines_give_a_posix_shell_exactly_the_values_even_in_an_odd_directory(tmp_path):
+    directory = tmp_path / 'it\'s a "dir" with $HOME and `spaces`'
+    layout = sim.Layout(directory, 7780)
+    env = sim.node_env(layout, "eu-west-1", "lb-b", 7782)
+    state = {
+        "pid": 1,
+        "region": "eu-west-1",
+        "nodes": {"lb-b": {"instance_id": "i-0123", "primary_ip": "10.0.0.21", "env": env}},
+    }
+    lines = sim.shell_lines(state, "lb-b")
+    names = " ".join(env)
+    script = f'eval "$LINES"; for n in {names}; do printf "%s=%s\\0" "$n" "$(printenv "$n")"; done'
+    result = subprocess.run(
+        ["sh", "-c", script],
+        env={"LINES": lines, "PATH": "/usr/bin:/bin", "AWS_PROFILE": "real-one"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen = dict(item.split("=", 1) for item in result.stdout.split("\0") if item)
+    assert seen == env
+    assert seen["EIPHA_CONFIG"] == str(directory / "lb-b.yaml")
+    assert seen["AWS_ENDPOINT_URL_EC2"] == "http://127.0.0.1:7780"
+    assert seen["AWS_EC2_METADATA_SERVICE_ENDPOINT"] == "http://127.0.0.1:7782/"
+    # a profile the empty config file lacks would make botocore fail: it is unset
+    check = subprocess.run(
+        ["sh", "-c", 'eval "$LINES"; echo "profile=${AWS_PROFILE-unset}"'],
+        env={"LINES": lines, "PATH": "/usr/bin:/bin", "AWS_PROFILE": "real-one"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert check.stdout.strip() == "profile=unset"
+
+
+def test_each_node_signs_with_a_key_of_its_own(tmp_path):
+    layout = sim.Layout(tmp_path)
+    keys = {sim.node_env(layout, "eu-west-1", n, 1)["AWS_ACCESS_KEY_ID"] for n in sim.NODES}
+    assert keys == {"sandbox-lb-a", "sandbox-lb-b"}
+
+
+def test_the_request_log_names_the_ids_it_knows():
+    names = {"eipalloc-1": "web-a", "eipalloc-2": "web-b", "i-1": "lb-a", "i-2": "lb-b"}
+    params = {
+        "Action": "DescribeNetworkInterfaces",
+        "Version": "2016-11-15",
+        "Filter.1.Name": "attachment.instance-id",
+        "Filter.1.Value.1": "i-2",
+        "Filter.1.Value.2": "i-1",
+        "AllocationId.1": "eipalloc-2",
+        "AllocationId.2": "eipalloc-1",
+        "DryRun": "false",
+    }
+    assert sim._params(params, names) == (
+        "attachment.instance-id=lb-b,lb-a AllocationId=web-b,web-a"
+    )
+    assert sim._params({"DryRun": "true", "PublicIp.1": "x"}, names) == "DryRun=true PublicIp=x"
+
+
+def test_the_default_port_is_the_same_in_help_and_in_the_sandbox():
+    assert CLI_DEFAULT_PORT == sim.DEFAULT_PORT
+
+
+def test_the_default_directory(monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    assert sim.default_dir() == Path("/run/user/1000/eipha-sandbox")
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert sim.default_dir() == Path(f"/tmp/eipha-sandbox-{os.geteuid()}")
+
+
+def test_env_without_a_running_sandbox_is_one_line_exit_3(tmp_path, capsys):
+    assert main(["sandbox", "--dir", str(tmp_path / "none"), "--env", "lb-a"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"eipha: error: no eipha sandbox is running in {tmp_path}/none")
+    assert f"--dir {tmp_path}/none" in lines[0]
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sandbox", "--env", "lb-c"],
+        ["sandbox", "--env", "lb-a", "--for", "3"],
+        ["sandbox", "--env", "lb-a", "--port", "9000"],
+        ["sandbox", "--port", "65534"],
+        ["sandbox", "--port", "0"],
+        ["sandbox", "--for", "0"],
+        ["sandbox", "--for", "nan"],
+        ["--config", "/etc/eipha/eipha.yaml", "sandbox"],
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args, tmp_path, capsys):
+    assert main([*args, "--dir", str(tmp_path / "sb")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("eipha: error: ")
+    assert not (tmp_path / "sb").exists()
+
+
+def test_help_is_cheap_and_says_how_to_use_it():
+    code = (
+        "import sys\n"
+        "from eipha.cli import main\n"
+        "rc = main(['sandbox', '--help'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('boto3', 'botocore', 'moto', 'werkzeug', 'yaml'))\n"
+        "print('HEAVY', heavy)\n"
+        "sys.exit(rc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "HEAVY []" in result.stdout
+    assert 'eval "$(eipha sandbox --env lb-a)"' in result.stdout
+    assert "--for SECONDS" in result.stdout
