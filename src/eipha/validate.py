@@ -1,7 +1,8 @@
 """``eipha validate``: is this node ready to take over? A checklist, each item with its fix.
 
 Checks, in order: the config; IMDSv2; this node's ENI; for each EIP the binding IP on the ENI
-and on the OS interface (missing there is a warning, with the fix); the
+and on the OS interface (missing there is a warning, with the fix; so is a host where no
+interface has the ENI's MAC, such as ``eipha sandbox``'s, where the OS side cannot be seen); the
 ``net.ipv4.ip_nonlocal_bind`` hint; and IAM permissions, asked with ``DryRun=True`` calls
 (DryRunOperation = allowed, UnauthorizedOperation = denied). Nothing is changed.
 """
@@ -112,7 +113,10 @@ def check_os(
             Check(
                 "OS interface",
                 Status.WARN,
-                f"no local interface has {iface.eni_id}'s MAC {iface.mac}",
+                f"no local interface has {iface.eni_id}'s MAC {iface.mac}: this host is "
+                "not that instance (a sandbox, IMDS from elsewhere, or a network namespace "
+                "of its own), so whether the binding IPs are on its interface cannot be "
+                "checked here",
             )
         ]
     present = read(local)

@@ -19,9 +19,11 @@ def validate(ctx: click.Context, as_json: bool, timeout: float | None) -> int:
     interface), net.ipv4.ip_nonlocal_bind, and IAM permissions by DryRun calls. Changes
     nothing.
 
-    Prints a checklist; a warning names its fix. Exit 0 when every check passes (warnings
-    allowed), 4 when a permission is missing, 6 when the config or the ENI is wrong, 1
-    otherwise (IMDS or the API unreachable).
+    Prints a checklist; a warning names its fix. On a host that is not the instance
+    (no local interface has the ENI's MAC: `eipha sandbox`, a network namespace of its
+    own) the OS interface checks are one warning saying so. Exit 0 when every check
+    passes (warnings allowed), 4 when a permission is missing, 6 when the config or the
+    ENI is wrong, 1 otherwise (IMDS or the API unreachable).
     """
     from eipha import validate as checks
 
