@@ -56,7 +56,8 @@ ruff format --check .
 
 step "shellcheck"
 shellcheck scripts/*.sh .ci/run \
-    resource_agents/heartbeat/eipha resource_agents/ocf/eipha resource_agents/keepalived/eipha-notify \
+    src/eipha/resource_agents/heartbeat/eipha src/eipha/resource_agents/ocf/eipha \
+    src/eipha/resource_agents/keepalived/eipha-notify \
     ansible/roles/keepalived/files/keepalived-config-test
 
 step "mypy --strict"

@@ -32,7 +32,7 @@ from eipha.sim.imds_double import node_metadata
 from eipha.sim.netns import Netns, NodeNetns
 from tests.integration.conftest import Lab
 
-UNITS = Path(__file__).resolve().parents[2] / "resource_agents" / "systemd"
+UNITS = Path(__file__).resolve().parents[2] / "src" / "eipha" / "resource_agents" / "systemd"
 NOBODY = 65534
 NOBODY_DIR = f"eipha-{NOBODY}"  # eipha's run directory for uid 65534, under /tmp
 SECONDARY_A = "10.0.0.12"

@@ -311,9 +311,13 @@ class Lab:
         )
 
     def shim(self, source: str | Path, target: Path) -> None:
-        """Install a script (a path under resource_agents/, or any file) with the eipha path
-        fixed, as an installer would; root-owned, mode 0755."""
-        path = source if isinstance(source, Path) else ROOT / "resource_agents" / source
+        """Install a script (a path under src/eipha/resource_agents/, or any file) with the
+        eipha path fixed, as an installer would; root-owned, mode 0755."""
+        path = (
+            source
+            if isinstance(source, Path)
+            else ROOT / "src" / "eipha" / "resource_agents" / source
+        )
         text = path.read_text()
         target.write_text(text.replace("/usr/local/bin/eipha", str(EIPHA_BIN)))
         target.chmod(0o755)

@@ -1,4 +1,4 @@
-"""The systemd units shipped in resource_agents/systemd pass systemd-analyze verify."""
+"""The systemd units shipped in src/eipha/resource_agents/systemd pass systemd-analyze verify."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-UNITS = Path(__file__).resolve().parents[2] / "resource_agents" / "systemd"
+UNITS = Path(__file__).resolve().parents[2] / "src" / "eipha" / "resource_agents" / "systemd"
 
 
 def test_units_verify(tmp_path: Path):

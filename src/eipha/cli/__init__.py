@@ -21,6 +21,7 @@ from eipha.cli import (
     config_cmd,
     drill_cmd,
     iam_cmd,
+    install_agents_cmd,
     monitor_cmd,
     sandbox_cmd,
     secondary_cmd,
@@ -96,6 +97,7 @@ cli.add_command(agents_cmd.heartbeat)
 cli.add_command(agents_cmd.keepalived)
 cli.add_command(agents_cmd.ocf)
 cli.add_command(monitor_cmd.monitor)
+cli.add_command(install_agents_cmd.install_agents)
 cli.add_command(sandbox_cmd.sandbox)
 
 

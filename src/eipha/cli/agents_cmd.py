@@ -1,6 +1,6 @@
 """``eipha heartbeat``, ``eipha keepalived notify|fifo`` and ``eipha ocf``: what cluster
-managers run, through the shims in ``resource_agents/``. The work is in :mod:`eipha.agents`;
-here only the arguments, the environment and the wiring."""
+managers run, through the shims in ``eipha/resource_agents/``. The work is in
+:mod:`eipha.agents`; here only the arguments, the environment and the wiring."""
 
 from __future__ import annotations
 
