@@ -46,6 +46,16 @@ step "installing into .venv"
     -c requirements/constraints.txt -e '.[test,bench]'
 export PATH="$PWD/.venv/bin:$PATH"
 
+# The packaging and Ansible tiers install eipha into fresh virtualenvs with no index at all
+# (--no-index --find-links build/wheelhouse), as an operator does on a node without one:
+# the wheels of eipha's run-time dependencies are fetched here, once, at the tested versions.
+step "wheelhouse of eipha's run-time dependencies (build/wheelhouse)"
+mkdir -p build/wheelhouse
+python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' \
+    > build/runtime-requirements.txt
+python -m pip wheel --quiet --disable-pip-version-check -c requirements/constraints.txt \
+    -r build/runtime-requirements.txt -w build/wheelhouse
+
 step "generated files (reduced botocore data, the OCF agent) are up to date"
 python tools/gen_ec2_model.py --check
 python tools/gen_ocf_agent.py --check
