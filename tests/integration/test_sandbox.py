@@ -8,6 +8,7 @@ starts is killed by its PID at the end, also when the test fails.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shlex
@@ -317,27 +318,21 @@ def test_every_command_works_against_a_running_sandbox(tmp_path: Path):
         assert f"no eipha sandbox is running in {directory}" in one_error_line(gone.stderr)
 
 
-def test_for_seconds_ends_it_and_a_killed_sandboxs_leftovers_are_cleared(tmp_path: Path):
+def test_after_sigkill_nothing_runs_and_the_next_sandbox_clears_the_leftovers(tmp_path: Path):
     directory = tmp_path / "sandbox"
-    directory.mkdir(mode=0o700)
-    # what a sandbox killed with SIGKILL leaves: a state file naming a process that is gone
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    (directory / "sandbox.json").write_text(json.dumps({"pid": int(dead.stdout), "port": 9}))
-    (directory / "lb-a.yaml").write_text("stale")
+    with running(directory) as killed:
+        killed.proc.kill()  # SIGKILL: no clean-up; its files stay
+        killed.ended()
+    assert (directory / "sandbox.json").exists()
     stale = eipha("sandbox", "--dir", str(directory), "--env", "lb-a")
     assert stale.returncode == 3
-    one_error_line(stale.stderr)
+    assert "no eipha sandbox is running" in one_error_line(stale.stderr)
 
     sandbox = Sandbox(directory, free_base(), "--for", "1")
     try:
         sandbox.wait_for("ready:", READY_WITHIN)
-        assert "node_name: lb-a" in (directory / "lb-a.yaml").read_text()
-        code, err = sandbox.ended(READY_WITHIN)
+        assert node_env(directory, "lb-a")["AWS_ENDPOINT_URL_EC2"].endswith(f":{sandbox.port}")
+        code, err = sandbox.ended(READY_WITHIN)  # --for ends it by itself
         assert code == 0, err
         assert "stopping (--for 1 s elapsed)" in sandbox.lines
         assert not directory.exists()  # it held only a sandbox's files: it goes too
@@ -371,6 +366,23 @@ def test_a_taken_port_is_refused_with_one_line_and_nothing_is_left(tmp_path: Pat
     assert result.stdout == ""
     assert not directory.exists()
     assert all(bindable(p) for p in range(base, base + 4))
+
+
+def test_a_sandbox_still_starting_in_the_directory_is_left_alone(tmp_path: Path):
+    """The first sandbox holds the directory's lock from before it binds until it is gone;
+    a second one that passed the port check at the same moment must not touch its files."""
+    directory = tmp_path / "sandbox"
+    directory.mkdir(mode=0o700)
+    (directory / "lb-a.yaml").write_text("the first sandbox's")
+    fd = os.open(directory / ".sandbox.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = eipha("sandbox", "--dir", str(directory), "--port", str(free_base()))
+    finally:
+        os.close(fd)
+    assert result.returncode == 1
+    assert f"another sandbox is starting or running in {directory}" in one_error_line(result.stderr)
+    assert (directory / "lb-a.yaml").read_text() == "the first sandbox's"
 
 
 def test_an_unsafe_directory_is_refused(tmp_path: Path):

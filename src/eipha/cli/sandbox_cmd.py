@@ -87,6 +87,15 @@ def sandbox(
     not change between runs; a sandbox whose ports are taken refuses to start
     and names them.
 
+    \b
+    Example, in one shell:
+      eipha sandbox
+    and in another:
+      eval "$(eipha sandbox --env lb-a)"
+      eipha status web-b        # not running (exit 3): web-b is on lb-b
+      eipha start web-b         # lb-a takes it, onto its secondary IP
+      eipha show                # web-b: NOW ON lb-a 10.0.0.12, away
+
     Exit 0 when stopped by a signal or --for; --env: 0, or 3 when no sandbox
     runs in DIR. 1 when it cannot start (a port taken, a sandbox already
     running in DIR), 4 when DIR is unsafe or a port needs root, 5 when the

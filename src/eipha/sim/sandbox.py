@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -50,6 +51,7 @@ ROLES = (
 )
 """What listens on the base port and each one after it, in order."""
 STATE_FILE = "sandbox.json"
+LOCK_FILE = ".sandbox.lock"  # held by the running sandbox (see _claimed)
 SECRET = "sandbox"  # every node's fake secret access key; the key id names the node
 NO_PROXY = "127.0.0.1,localhost"
 UNSET = (
@@ -263,7 +265,7 @@ def serve(
     if running is not None:
         raise SandboxError(
             f"a sandbox is already running in {layout.directory} (pid {running['pid']})",
-            f'use it (eval "$({eval_hint} --env lb-a)"), stop it, or start another with '
+            f'use it: eval "$({eval_hint} --env lb-a)"; or stop it, or start another with '
             "--dir DIR and --port N",
         )
     taken = taken_ports(layout)
@@ -274,7 +276,8 @@ def serve(
         # a directory this sandbox made, or one holding only what a killed sandbox left, goes
         # when it stops; any other keeps everything but the sandbox's own files
         ours = _own_dir(layout.directory) or _only_sandbox_files(layout)
-        stack.callback(_remove, layout, ours)
+        stack.enter_context(_claimed(layout))
+        stack.callback(_remove, layout, ours)  # runs while the claim is still held
         sandbox = stack.enter_context(_world(layout, region_name))
         _write_files(layout, sandbox)
         _introduce(layout, sandbox, eval_hint, out)
@@ -290,8 +293,7 @@ def serve(
             log.show_new()
         log.show_new()
         out(f"stopping ({stop.why})")
-        with contextlib.suppress(FileNotFoundError):
-            layout.state.unlink()  # first: `--env` says at once that nothing runs
+        layout.state.unlink(missing_ok=True)  # first: `--env` says at once that nothing runs
     if layout.directory.exists():
         out(f"stopped; the sandbox's files are removed from {layout.directory}")
     else:
@@ -401,9 +403,30 @@ def _write_files(layout: Layout, sandbox: _Sandbox) -> None:
     _write(layout.state, json.dumps(state, indent=2) + "\n")
 
 
+@contextlib.contextmanager
+def _claimed(layout: Layout) -> Iterator[None]:
+    """Hold the directory's lock (``flock``, gone with the process) while the sandbox runs,
+    so that a second one started in the same directory at the same moment is refused before
+    it can write or remove anything of the first one's."""
+    fd = os.open(
+        layout.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600
+    )
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SandboxError(
+                f"another sandbox is starting or running in {layout.directory}",
+                "wait for its ready line and use it, or start another with --dir DIR and --port N",
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def _sandbox_names() -> set[str]:
     files = [STATE_FILE, *(f"{node}.yaml" for node in NODES)]
-    return {*files, *(f".{name}.tmp" for name in files), *NODES}
+    return {*files, *(f".{name}.tmp" for name in files), *NODES, LOCK_FILE}
 
 
 def _only_sandbox_files(layout: Layout) -> bool:
@@ -413,8 +436,8 @@ def _only_sandbox_files(layout: Layout) -> bool:
 
 def _remove(layout: Layout, ours: bool) -> None:
     """Remove every file the sandbox wrote, and the directory if it is the sandbox's."""
-    with contextlib.suppress(FileNotFoundError):
-        layout.state.unlink()
+    layout.state.unlink(missing_ok=True)
+    (layout.directory / LOCK_FILE).unlink(missing_ok=True)
     for name in NODES:
         with contextlib.suppress(FileNotFoundError):
             layout.config(name).unlink()
@@ -447,8 +470,8 @@ def _introduce(
             f"http://{HOST}:{sandbox.imds_ports[name]}/"
         )
     out(
-        f"clients: curl {sandbox.router_url}web-a answers 'served by NODE', NODE being the "
-        "one EC2 says holds web-a"
+        "clients: the public IPs above are moto's, not reachable; ask the router: curl "
+        f"{sandbox.router_url}web-a answers 'served by NODE' from the node EC2 says holds web-a"
     )
     out(f"files: {layout.directory} (configs, run directories; removed when the sandbox stops)")
     out("")
