@@ -77,6 +77,9 @@ mypy
 step "unit tests"
 pytest tests/unit "$@"
 
+step "packaging (sdist and wheel built offline, twine check, the wheel in a fresh venv, install-agents)"
+pytest tests/packaging "$@"
+
 step "integration tests (moto server over HTTP, IMDSv2 doubles, eipha as a subprocess)"
 pytest tests/integration "$@"
 
