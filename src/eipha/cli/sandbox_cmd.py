@@ -16,7 +16,7 @@ log = logging.getLogger("eipha")
 DEFAULT_PORT = 7780  # eipha.sim.sandbox.DEFAULT_PORT, without importing it for --help
 
 
-@click.command()
+@click.command(short_help="A simulated pair on loopback to try every command on.")
 @click.option(
     "--env",
     "env_node",
