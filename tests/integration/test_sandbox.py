@@ -300,7 +300,8 @@ def test_every_command_works_against_a_running_sandbox(tmp_path: Path):
         again = eipha("sandbox", "--dir", str(other), "--port", str(sandbox.port))
         assert again.returncode == 1
         line = one_error_line(again.stderr)
-        assert f"port {sandbox.port} (the simulated EC2 API)" in line
+        assert f"ports {sandbox.port} (the simulated EC2 API), " in line
+        assert f"and {sandbox.port + 3} (the router) are in use" in line
         assert "--port N" in line
         assert not other.exists()
         assert show(lb_a)["web-a"] == ("lb-a", "10.0.0.11", "home")  # the first one is fine
@@ -361,7 +362,7 @@ def test_a_taken_port_is_refused_with_one_line_and_nothing_is_left(tmp_path: Pat
         result = eipha("sandbox", "--dir", str(directory), "--port", str(base))
     assert result.returncode == 1
     line = one_error_line(result.stderr)
-    assert f"port {base + 2} (lb-b's metadata (IMDSv2))" in line
+    assert f"127.0.0.1 port {base + 2} (lb-b's IMDSv2 metadata) is in use" in line
     assert "--port N" in line
     assert result.stdout == ""
     assert not directory.exists()

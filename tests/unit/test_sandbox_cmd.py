@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import subprocess
 import sys
@@ -133,3 +134,27 @@ def test_help_is_cheap_and_says_how_to_use_it():
     assert "HEAVY []" in result.stdout
     assert 'eval "$(eipha sandbox --env lb-a)"' in result.stdout
     assert "--for SECONDS" in result.stdout
+
+
+def test_a_port_that_needs_root_is_a_privilege_error_exit_4():
+    from eipha.exitcodes import CLI, lookup
+
+    denied = OSError(errno.EACCES, os.strerror(errno.EACCES))
+    error = sim._port_error([(80, "the simulated EC2 API", denied)])
+    assert int(lookup(CLI, error)) == 4
+    assert str(error) == (
+        "cannot listen on 127.0.0.1 port 80 (the simulated EC2 API) (a port below 1024 needs "
+        "root; choose another base port with --port N (the sandbox uses N to N+3))"
+    )
+
+
+def test_ports_in_use_are_listed_in_one_line_exit_1():
+    from eipha.exitcodes import CLI, lookup
+
+    busy = OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
+    error = sim._port_error([(7780, sim.ROLES[0], busy), (7783, sim.ROLES[3], busy)])
+    assert int(lookup(CLI, error)) == 1
+    assert str(error).startswith(
+        "cannot start the sandbox: 127.0.0.1 ports 7780 (the simulated EC2 API) and 7783 "
+        "(the router) are in use (by another eipha sandbox, or another program: stop it, or "
+    )

@@ -45,8 +45,8 @@ HOST = "127.0.0.1"
 NODES = ("lb-a", "lb-b")
 ROLES = (
     "the simulated EC2 API",
-    "lb-a's metadata (IMDSv2)",
-    "lb-b's metadata (IMDSv2)",
+    "lb-a's IMDSv2 metadata",
+    "lb-b's IMDSv2 metadata",
     "the router",
 )
 """What listens on the base port and each one after it, in order."""
@@ -188,8 +188,11 @@ def _write(path: Path, text: str) -> None:
 # -- the ports ----------------------------------------------------------------------------------
 
 
-def taken_ports(layout: Layout) -> list[tuple[int, str, str]]:
-    """``(port, role, reason)`` of every port of ``layout`` that cannot be bound now."""
+Taken = tuple[int, str, OSError]  # a port, what it is for, why it cannot be bound
+
+
+def taken_ports(layout: Layout) -> list[Taken]:
+    """Every port of ``layout`` that cannot be bound now."""
     taken = []
     for port, role in zip(layout.ports, ROLES, strict=True):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -197,23 +200,28 @@ def taken_ports(layout: Layout) -> list[tuple[int, str, str]]:
             try:
                 probe.bind((HOST, port))
             except OSError as exc:
-                taken.append((port, role, exc.strerror or str(exc)))
+                taken.append((port, role, exc))
     return taken
 
 
-def _port_error(layout: Layout, taken: Sequence[tuple[int, str, str]]) -> errors.EiphaError:
-    ports = ", ".join(f"{port} ({role}): {reason}" for port, role, reason in taken)
-    if any(reason == os.strerror(errno.EACCES) for _, _, reason in taken):
+def _port_error(taken: Sequence[Taken]) -> errors.EiphaError:
+    """One line for every port that cannot be bound: which, what for, and the way out."""
+    names = [f"{port} ({role})" for port, role, _ in taken]
+    listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    ports = f"{HOST} port{'s' if len(names) > 1 else ''} {listed}"
+    other = f"choose another base port with --port N (the sandbox uses N to N+{len(ROLES) - 1})"
+    if any(exc.errno == errno.EACCES for _, _, exc in taken):
         return errors.PermissionDenied(
-            f"cannot listen on {HOST} port {ports}",
-            f"ports below 1024 need root; choose a base port with --port N "
-            f"(the sandbox uses N to N+{len(ROLES) - 1})",
+            f"cannot listen on {ports}", f"a port below 1024 needs root; {other}"
         )
-    return SandboxError(
-        f"cannot start the sandbox: {HOST} port {ports}",
-        f"another eipha sandbox, or another program; stop it, or choose a base port with "
-        f"--port N (the sandbox uses N to N+{len(ROLES) - 1})",
-    )
+    if all(exc.errno == errno.EADDRINUSE for _, _, exc in taken):
+        verb = "is" if len(names) == 1 else "are"
+        return SandboxError(
+            f"cannot start the sandbox: {ports} {verb} in use",
+            f"by another eipha sandbox, or another program: stop it, or {other}",
+        )
+    reasons = "; ".join(f"{port}: {exc.strerror or exc}" for port, _, exc in taken)
+    return SandboxError(f"cannot start the sandbox: cannot listen on {ports}", reasons)
 
 
 def _listening(layout: Layout, index: int, start: Callable[[], Any]) -> Any:
@@ -222,8 +230,7 @@ def _listening(layout: Layout, index: int, start: Callable[[], Any]) -> Any:
         return start()
     except OSError as exc:
         if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-            port = layout.ports[index]
-            raise _port_error(layout, [(port, ROLES[index], exc.strerror or "")]) from None
+            raise _port_error([(layout.ports[index], ROLES[index], exc)]) from None
         raise
 
 
@@ -270,7 +277,7 @@ def serve(
         )
     taken = taken_ports(layout)
     if taken:
-        raise _port_error(layout, taken)
+        raise _port_error(taken)
     stop = _Stop(threading.Event())
     with _signals(stop), contextlib.ExitStack() as stack:
         # a directory this sandbox made, or one holding only what a killed sandbox left, goes
