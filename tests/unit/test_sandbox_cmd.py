@@ -88,7 +88,7 @@ def test_the_default_directory(monkeypatch):
 def test_env_without_a_running_sandbox_is_one_line_exit_3(tmp_path, capsys):
     assert main(["sandbox", "--dir", str(tmp_path / "none"), "--env", "lb-a"]) == 3
     captured = capsys.readouterr()
-    assert captured.out == ""
+    assert captured.out == sim.disarm_lines("lb-a") + "\n"
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith(f"eipha: error: no eipha sandbox is running in {tmp_path}/none")
@@ -158,3 +158,16 @@ def test_ports_in_use_are_listed_in_one_line_exit_1():
         "cannot start the sandbox: 127.0.0.1 ports 7780 (the simulated EC2 API) and 7783 "
         "(the router) are in use (by another eipha sandbox, or another program: stop it, or "
     )
+
+
+def test_a_failed_env_leaves_an_eval_ing_shell_pointed_at_a_closed_loopback_port(tmp_path):
+    """eval cannot see --env's exit code: a shell that had real AWS settings must not keep
+    them, or the next `eipha show` would talk to AWS (or 169.254.169.254)."""
+    script = (
+        "export AWS_PROFILE=prod AWS_ENDPOINT_URL_EC2=https://ec2.eu-west-1.amazonaws.com; "
+        f'eval "$({sys.executable} -m eipha sandbox --dir {tmp_path}/none --env lb-a)"; '
+        'echo "$AWS_ENDPOINT_URL_EC2 $AWS_EC2_METADATA_SERVICE_ENDPOINT ${AWS_PROFILE-unset}"'
+    )
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
+    assert result.stdout == "http://127.0.0.1:9 http://127.0.0.1:9/ unset\n"
+    assert "no eipha sandbox is running" in result.stderr

@@ -82,6 +82,9 @@ def sandbox(
     `start`, `stop`, `drill` and `validate` work against the sandbox as they
     would on a node. `validate` warns that no local interface has the node's
     MAC: this host is not that instance, so the OS side cannot be checked.
+    When no sandbox runs, --env says so on stderr, exits 3, and prints lines
+    that point the shell at a closed loopback port instead: eval cannot see
+    the exit code, and the shell must not go on with real AWS settings.
 
     The ports are fixed (N to N+3, N 7780 by default), so the lines to paste do
     not change between runs; a sandbox whose ports are taken refuses to start
@@ -126,6 +129,7 @@ def sandbox(
                 layout.directory,
                 f" --dir {shlex.quote(directory)}" if directory else "",
             )
+            click.echo(sim.disarm_lines(env_node))  # for eval, which cannot see the code
             return int(Exit.NOT_RUNNING)
         click.echo(sim.shell_lines(state, env_node))
         return int(Exit.OK)

@@ -140,6 +140,32 @@ def shell_lines(state: Mapping[str, Any], node: str) -> str:
     return "\n".join(lines)
 
 
+CLOSED = f"http://{HOST}:9"  # the discard port on loopback: refused at once
+
+
+def disarm_lines(node: str) -> str:
+    """What ``--env`` prints when no sandbox runs: ``eval`` cannot see the exit code, so
+    instead of leaving the shell as it was (the user's real AWS credentials, the real
+    metadata service), point it at a closed loopback port, where every command fails at
+    once and nothing reaches AWS."""
+    closed = {
+        "AWS_ACCESS_KEY_ID": f"sandbox-{node}",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_ENDPOINT_URL_EC2": CLOSED,
+        "AWS_EC2_METADATA_SERVICE_ENDPOINT": f"{CLOSED}/",
+    }
+    lines = [
+        f"# no eipha sandbox is running: this shell ({node}) now points at a closed port on "
+        "127.0.0.1, so nothing reaches AWS; start `eipha sandbox` and eval this again",
+        f"unset {' '.join(UNSET)}",
+    ]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in closed.items()]
+    return "\n".join(lines)
+
+
 def read_state(layout: Layout) -> dict[str, Any] | None:
     """The state of the sandbox running in ``layout.directory``, or None when none runs
     there (no state file, or one left by a sandbox that is gone)."""
