@@ -1,6 +1,8 @@
 """``eipha validate``: is this node ready to take over? A checklist, each item with its fix.
 
-Checks, in order: the config; IMDSv2; this node's ENI; for each EIP the binding IP on the ENI
+Checks, in order: the config; the cluster managers' own files that name eipha
+(``keepalived.conf``'s instances against ``keepalived.instances``, ``haresources``' EIPs and
+nodes against the config); IMDSv2; this node's ENI; for each EIP the binding IP on the ENI
 and on the OS interface (missing there is a warning, with the fix; so is a host where no
 interface has the ENI's MAC, such as ``eipha sandbox``'s, where the OS side cannot be seen); the
 ``net.ipv4.ip_nonlocal_bind`` hint; and IAM permissions, asked with ``DryRun=True`` calls
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from eipha import ec2, errors
+from eipha import ec2, errors, manager_files
 from eipha.binding import EipRule, private_ip_for
 from eipha.config import Config
 from eipha.exitcodes import Exit
@@ -221,9 +223,163 @@ def check_monitor_key(path: str) -> Check:
     return Check("monitor key", Status.PASS, f"{path}: {len(key)} bytes, owner-only")
 
 
-def run(rt: Runtime, read: AddressReader = os_addresses) -> list[Check]:
+@dataclass(frozen=True)
+class ManagerFiles:
+    """The cluster managers' files to cross-check with the config; ``named`` says a path was
+    given explicitly (then it must exist), else it is read only when present."""
+
+    keepalived_conf: str = manager_files.KEEPALIVED_CONF
+    ha_dir: str = manager_files.HA_DIR
+    keepalived_named: bool = False
+    ha_named: bool = False
+
+
+def _unreadable(name: str, path: str, exc: OSError, named: bool) -> list[Check]:
+    if not named and isinstance(exc, FileNotFoundError):
+        return []  # that manager is not used here
+    why = exc.strerror or str(exc)
+    if named:
+        return [Check(name, Status.FAIL, f"cannot read {path} ({why})", Exit.NOT_CONFIGURED)]
+    return [Check(name, Status.WARN, f"cannot read {path} ({why}); not cross-checked")]
+
+
+def check_keepalived(config: Config, path: str, named: bool = False) -> list[Check]:
+    """keepalived.conf's instances that run eipha against ``keepalived.instances``."""
+    name = "keepalived.conf"
+    try:
+        found = manager_files.read_keepalived(Path(path))
+    except OSError as exc:
+        return _unreadable(name, path, exc, named)
+    users = [*found.instances, *found.groups] if found.fifo else found.calling_eipha
+    if not users:
+        return [
+            Check(
+                name,
+                Status.WARN,
+                f"{path}: no vrrp_instance runs eipha (no notify line names eipha-notify, no "
+                "vrrp_notify_fifo_script): keepalived will never move an EIP",
+            )
+        ]
+    mapping = config.keepalived_instances
+    where = config.path or "the config"
+    if not mapping:
+        eips = ", ".join(sorted(config.eips)) or "none configured"
+        return [
+            Check(
+                name,
+                Status.PASS,
+                f"{path}: {', '.join(users)} run eipha; with no keepalived.instances in "
+                f"{where}, each carries every EIP ({eips})",
+            )
+        ]
+    checks = []
+    listed = ", ".join(mapping)
+    for instance in users:
+        if instance in mapping:
+            continue
+        if found.fifo:
+            checks.append(
+                Check(
+                    f"{name}: {instance}",
+                    Status.WARN,
+                    f"{path} defines {instance}, whose events reach eipha's FIFO reader, but "
+                    f"keepalived.instances in {where} lists only {listed}: its MASTER moves "
+                    "nothing (fine if it carries no EIP)",
+                )
+            )
+        else:
+            checks.append(
+                Check(
+                    f"{name}: {instance}",
+                    Status.FAIL,
+                    f"{path}: {instance} runs eipha-notify, but keepalived.instances in {where} "
+                    f"lists only {listed}: a MASTER of {instance} would move nothing; add "
+                    f"'{instance}: [EIP, ...]' under keepalived.instances",
+                    Exit.NOT_CONFIGURED,
+                )
+            )
+    defined = {*found.instances, *found.groups}
+    for instance in mapping:
+        if instance not in defined:
+            checks.append(
+                Check(
+                    f"{name}: {instance}",
+                    Status.WARN,
+                    f"keepalived.instances in {where} lists {instance}, which {path} does not "
+                    "define: its EIPs move only through the other instances",
+                )
+            )
+    if not checks:
+        carried = "; ".join(f"{i} -> {', '.join(mapping[i])}" for i in users)
+        checks.append(Check(name, Status.PASS, f"{path}: {carried}"))
+    return checks
+
+
+def check_haresources(config: Config, ha_dir: str, named: bool = False) -> list[Check]:
+    """Every ``eipha::EIP`` of haresources is an EIP the config knows, on a known node."""
+    from eipha import targets
+
+    path = str(Path(ha_dir) / "haresources")
+    name = "haresources"
+    try:
+        resources = manager_files.read_haresources(Path(path))
+    except OSError as exc:
+        return _unreadable(name, path, exc, named)
+    if not resources:
+        return [Check(name, Status.WARN, f"{path}: no eipha:: resource; Heartbeat moves no EIP")]
+    checks = []
+    for r in resources:
+        label = f"{name}: eipha::{r.eip}"
+        try:
+            selector = targets.select(r.eip, config)
+        except errors.NotConfigured as exc:
+            checks.append(
+                Check(label, Status.FAIL, f"{path} line {r.line}: {exc}", Exit.NOT_CONFIGURED)
+            )
+            continue
+        spec = selector.spec
+        if spec is None and r.binding is None and selector.public_ip is None:
+            checks.append(
+                Check(
+                    label,
+                    Status.FAIL,
+                    f"{path} line {r.line}: {r.eip} is not in {config.path or 'the config'}, "
+                    f"so no rule says where it goes: name a configured EIP, or write "
+                    f"eipha::{r.eip}::secondary (or ::primary, ::IP)",
+                    Exit.NOT_CONFIGURED,
+                )
+            )
+        elif config.nodes and r.node not in config.nodes:
+            checks.append(
+                Check(
+                    label,
+                    Status.FAIL,
+                    f"{path} line {r.line}: node {r.node} is not in nodes: of "
+                    f"{config.path or 'the config'} ({', '.join(config.nodes)}); Heartbeat "
+                    "and eipha must use the same names (uname -n)",
+                    Exit.NOT_CONFIGURED,
+                )
+            )
+        elif spec is not None and spec.home != r.node:
+            checks.append(
+                Check(
+                    label,
+                    Status.WARN,
+                    f"{path} line {r.line}: Heartbeat prefers {r.node} for {spec.name}, whose "
+                    f"home is {spec.home}: at home it would sit on a secondary IP",
+                )
+            )
+        else:
+            checks.append(Check(label, Status.PASS, f"{path} line {r.line}: on {r.node}"))
+    return checks
+
+
+def run(
+    rt: Runtime, read: AddressReader = os_addresses, managers: ManagerFiles | None = None
+) -> list[Check]:
     """The whole checklist; stops early only where later checks cannot run."""
     config = rt.config
+    files = managers or ManagerFiles()
     checks = [
         Check(
             "config",
@@ -234,6 +390,8 @@ def run(rt: Runtime, read: AddressReader = os_addresses) -> list[Check]:
     ]
     if config.monitor is not None:
         checks.append(check_monitor_key(config.monitor.key_file))
+    checks += check_keepalived(config, files.keepalived_conf, files.keepalived_named)
+    checks += check_haresources(config, files.ha_dir, files.ha_named)
     try:
         instance = rt.imds.instance_id()
         checks.append(

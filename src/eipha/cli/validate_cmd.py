@@ -11,13 +11,34 @@ from eipha.cli.common import runtime, timeout_option, verbosity_options
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
+@click.option(
+    "--keepalived-conf",
+    metavar="FILE",
+    help="keepalived's config to cross-check [default: /etc/keepalived/keepalived.conf, "
+    "when it exists].",
+)
+@click.option(
+    "--ha-dir",
+    metavar="DIR",
+    help="Heartbeat's directory, for its haresources [default: /etc/ha.d, when it has one].",
+)
 @timeout_option
 @verbosity_options
 @click.pass_context
-def validate(ctx: click.Context, as_json: bool, timeout: float | None) -> int:
-    """Check this node: config, IMDSv2, its ENI, every binding IP (on the ENI, and on the OS
-    interface), net.ipv4.ip_nonlocal_bind, and IAM permissions by DryRun calls. Changes
-    nothing.
+def validate(
+    ctx: click.Context,
+    as_json: bool,
+    keepalived_conf: str | None,
+    ha_dir: str | None,
+    timeout: float | None,
+) -> int:
+    """Check this node: config, the cluster manager's own files, IMDSv2, its ENI, every
+    binding IP (on the ENI, and on the OS interface), net.ipv4.ip_nonlocal_bind, and IAM
+    permissions by DryRun calls. Changes nothing.
+
+    keepalived.conf: every vrrp_instance that runs eipha-notify must be in the config's
+    keepalived.instances (when that mapping is given), or its MASTER moves nothing.
+    haresources: every eipha::EIP names an EIP the config knows, on a node it knows.
 
     Prints a checklist; a warning names its fix. On a host that is not the instance
     (no local interface has the ENI's MAC: `eipha sandbox`, a network namespace of its
@@ -25,10 +46,17 @@ def validate(ctx: click.Context, as_json: bool, timeout: float | None) -> int:
     passes (warnings allowed), 4 when a permission is missing, 6 when the config or the
     ENI is wrong, 1 otherwise (IMDS or the API unreachable).
     """
+    from eipha import manager_files
     from eipha import validate as checks
 
+    files = checks.ManagerFiles(
+        keepalived_conf or manager_files.KEEPALIVED_CONF,
+        ha_dir or manager_files.HA_DIR,
+        keepalived_named=keepalived_conf is not None,
+        ha_named=ha_dir is not None,
+    )
     rt = runtime(ctx, timeout)
-    result = checks.run(rt)
+    result = checks.run(rt, managers=files)
     if as_json:
         click.echo(
             json.dumps(
