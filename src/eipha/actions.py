@@ -27,11 +27,12 @@ def bounded(rt: Runtime, doing: str, work: Callable[[], T]) -> T:
     return failover.bounded(work, rt.deadline, doing, grace=OVERRUN)
 
 
-def resolve(rt: Runtime, eips: Sequence[str]) -> list[targets.Selector]:
-    """Names, allocation ids and public IPs to selectors with allocation ids."""
+def resolve(rt: Runtime, eips: Sequence[str], region: str | None = None) -> list[targets.Selector]:
+    """Names, allocation ids and public IPs to selectors with allocation ids (``region``:
+    the one the API is asked in, for the error when it does not know a public IP)."""
     selectors = targets.select_all(eips, rt.config)
     return targets.resolve_public_ips(
-        selectors, rt.config, lambda ips: rt.ec2.describe_addresses(public_ips=ips)
+        selectors, rt.config, lambda ips: rt.ec2.describe_addresses(public_ips=ips), region
     )
 
 
@@ -43,14 +44,21 @@ def prepare(
     targets.select_all(eips, rt.config)  # an unknown name fails before any I/O
     rt.prefetch_client()
     node = rt.identity(all_enis=all_enis)
-    return resolve(rt, eips), node
+    return resolve(rt, eips, node.region), node
 
 
 def start(
-    rt: Runtime, eips: Sequence[str], private_ip: str | None = None, events: Events | None = None
+    rt: Runtime,
+    eips: Sequence[str],
+    private_ip: str | None = None,
+    events: Events | None = None,
+    *,
+    agree: bool = False,
 ) -> list[Outcome]:
+    """``private_ip`` overrides the binding rule; with ``agree`` it may only restate it for
+    an EIP the config has (:func:`eipha.targets.binding_for`)."""
     selectors, node = prepare(rt, eips)
-    wanted = targets.targets(selectors, rt.config, node, private_ip)
+    wanted = targets.targets(selectors, rt.config, node, private_ip, agree=agree)
     with locking.locked([t.allocation_id for t in wanted], rt.deadline):
         return failover.start(wanted, rt.ec2, rt.deadline, events=events)
 
@@ -63,8 +71,8 @@ def stop(rt: Runtime, eips: Sequence[str]) -> list[Outcome]:
 
 
 def status(
-    rt: Runtime, eips: Sequence[str], private_ip: str | None = None
+    rt: Runtime, eips: Sequence[str], private_ip: str | None = None, *, agree: bool = False
 ) -> list[tuple[Target, bool, Address]]:
     selectors, node = prepare(rt, eips)
-    wanted = targets.targets(selectors, rt.config, node, private_ip)
+    wanted = targets.targets(selectors, rt.config, node, private_ip, agree=agree)
     return failover.status(wanted, rt.ec2, rt.deadline)

@@ -1,4 +1,4 @@
-"""The config file (DESIGN §2 and §7): find it, read it strictly, turn it into frozen values.
+"""The config file: find it, read it strictly, turn it into frozen values.
 
 Reading happens in three steps, each unable to raise anything but :class:`ConfigError`:
 
@@ -19,7 +19,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Protocol, TypeAlias, TypeGuard
 from urllib.parse import urlsplit
@@ -51,7 +51,8 @@ class NodeSpec:
 
 @dataclass(frozen=True)
 class EipSpec:
-    """One Elastic IP (``eips.NAME``); ``private_ips`` maps node name -> IPv4 (rule 1, §1)."""
+    """One Elastic IP (``eips.NAME``); ``private_ips`` maps node name -> IPv4 (rule 1 of
+    :mod:`eipha.binding`)."""
 
     name: str
     allocation_id: str
@@ -72,8 +73,8 @@ class HealthCheck:
 
 @dataclass(frozen=True)
 class MonitorSpec:
-    """``monitor`` (§7). ``quorum`` entries are ``A.B.C.D`` (ICMP echo) or ``A.B.C.D:PORT``
-    (TCP connect); empty means: use the default gateway."""
+    """``monitor``: the peer monitor. ``quorum`` entries are ``A.B.C.D`` (ICMP echo) or
+    ``A.B.C.D:PORT`` (TCP connect); empty means: use the default gateway."""
 
     port: int
     key_file: str
@@ -92,7 +93,8 @@ class MonitorSpec:
 @dataclass(frozen=True)
 class Config:
     """A whole, valid config. ``keepalived_instances`` empty means every instance carries
-    every EIP; ``node_name`` None means the caller uses ``uname -n``."""
+    every EIP; ``node_name`` None means the caller uses ``uname -n``. ``looked_at`` is the
+    file that was looked for when there was none (``path`` None: no config loaded)."""
 
     path: str | None
     region: str | None
@@ -103,6 +105,7 @@ class Config:
     eips: Mapping[str, EipSpec]
     monitor: MonitorSpec | None
     keepalived_instances: Mapping[str, tuple[str, ...]]
+    looked_at: str | None = None
 
     def eip_by_allocation(self, allocation_id: str) -> EipSpec | None:
         """The configured EIP with this allocation id, if any."""
@@ -140,12 +143,21 @@ def resolve_path(explicit: str | None, env: Mapping[str, str]) -> tuple[str, boo
 
 
 def load(explicit: str | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """The config in effect. A missing default file means "no config" (:data:`EMPTY`); a
-    missing file named explicitly is :class:`NotConfigured`; an invalid one :class:`ConfigError`."""
+    """The config in effect. A missing default file means "no config" (:data:`EMPTY`, with
+    the path looked at); a missing file named explicitly is :class:`NotConfigured`; an
+    invalid one :class:`ConfigError`."""
     path, named = resolve_path(explicit, os.environ if env is None else env)
     if not named and _missing(path):
-        return EMPTY
+        return replace(EMPTY, looked_at=path)
     return parse_file(path)
+
+
+def not_loaded(config: Config, how: str = f"set --config or {ENV_VAR}") -> str | None:
+    """When no config file was found: that, where eipha looked, and ``how`` to name one
+    (for a message's "why"); None when a config is loaded or was given in memory."""
+    if config.path is not None or config.looked_at is None:
+        return None
+    return f"no config loaded: looked at {config.looked_at}; {how}"
 
 
 def load_brief(explicit: str | None = None) -> Config:

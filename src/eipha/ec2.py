@@ -105,7 +105,7 @@ def make_client(region: str, deadline: Deadline | None = None) -> BaseClient:
         max_pool_connections=MAX_POOL,
         user_agent_appid="eipha",
     )
-    with translate("create an EC2 client"):
+    with translate("create an EC2 client", region):
         client = session.create_client(
             "ec2", region_name=region, api_version=API_VERSION, config=config
         )
@@ -186,8 +186,9 @@ def _client_error(response: Any, deadline: Deadline) -> Exception:
 
 
 @contextmanager
-def translate(doing: str) -> Iterator[None]:
-    """Turn botocore's exceptions into eipha's typed errors, naming what we were doing."""
+def translate(doing: str, region: str | None = None) -> Iterator[None]:
+    """Turn botocore's exceptions into eipha's typed errors, naming what we were doing (and,
+    when EC2 does not know an id, the ``region`` it was asked in)."""
     from botocore import exceptions as bx
 
     try:
@@ -199,6 +200,8 @@ def translate(doing: str) -> Iterator[None]:
         if code in DENIED:
             raise errors.AwsPermissionDenied(f"{doing} was refused", why, code=code) from None
         if code in NOT_CONFIGURED:
+            if code.endswith(".NotFound") and region:
+                why = f"{why}; {errors.region_hint(region)}"
             raise errors.AwsNotConfigured(f"{doing} failed", why, code=code) from None
         raise errors.AwsError(f"{doing} failed", why, code=code) from None
     except (bx.NoCredentialsError, bx.PartialCredentialsError) as exc:
@@ -213,6 +216,11 @@ def translate(doing: str) -> Iterator[None]:
         raise errors.AwsError(f"{doing} failed", f"EC2 endpoint unreachable: {exc}") from None
     except bx.BotoCoreError as exc:
         raise errors.AwsError(f"{doing} failed", str(exc)) from None
+
+
+def _region(client: BaseClient) -> str | None:
+    region = getattr(getattr(client, "meta", None), "region_name", None)
+    return str(region) if region else None
 
 
 def _address(item: dict[str, Any]) -> Address:
@@ -245,7 +253,7 @@ def describe_addresses(
         kwargs["Filters"] = [{"Name": k, "Values": list(v)} for k, v in filters.items()]
     if dry_run:
         kwargs["DryRun"] = True
-    with translate("DescribeAddresses"):
+    with translate("DescribeAddresses", _region(client)):
         answer = client.describe_addresses(**kwargs)
     return [_address(item) for item in answer.get("Addresses", [])]
 
@@ -258,7 +266,7 @@ def associate_address(
     Returns the new AssociationId. Never by InstanceId (that lands on the primary IP and
     evicts our own EIP), never disassociate first (that opens a gap).
     """
-    with translate(f"AssociateAddress {allocation_id} to {binding}"):
+    with translate(f"AssociateAddress {allocation_id} to {binding}", _region(client)):
         answer = client.associate_address(
             AllocationId=allocation_id,
             NetworkInterfaceId=binding.eni_id,
@@ -273,7 +281,7 @@ def disassociate_address(client: BaseClient, association_id: str, *, dry_run: bo
     """DisassociateAddress by the AssociationId just read. False if it no longer exists
     (someone moved the EIP meanwhile): the stop is done either way."""
     try:
-        with translate(f"DisassociateAddress {association_id}"):
+        with translate(f"DisassociateAddress {association_id}", _region(client)):
             client.disassociate_address(AssociationId=association_id, DryRun=dry_run)
     except errors.AwsError as exc:
         if exc.code == "InvalidAssociationID.NotFound":
@@ -309,7 +317,7 @@ def describe_network_interfaces(
         kwargs["NetworkInterfaceIds"] = list(eni_ids)
     if instance_ids:
         kwargs["Filters"] = [{"Name": "attachment.instance-id", "Values": list(instance_ids)}]
-    with translate("DescribeNetworkInterfaces"):
+    with translate("DescribeNetworkInterfaces", _region(client)):
         answer = client.describe_network_interfaces(**kwargs)
     return [_eni(item) for item in answer.get("NetworkInterfaces", [])]
 

@@ -95,3 +95,11 @@ class DeadlineExceeded(Unknown):
 
 class RaceLost(EiphaError):
     """Another node associated the EIP after our AssociateAddress: we report, not fight."""
+
+
+def region_hint(region: str) -> str:
+    """The next step when EC2 does not know an id: it may be in another region."""
+    return (
+        f"looked in region {region}; if it is in another one, give --region or set region: "
+        "in the config"
+    )

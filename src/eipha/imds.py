@@ -13,8 +13,10 @@ Nothing is cached except the token: during a failover the private IPs of an ENI 
 
 from __future__ import annotations
 
+import errno
 import http.client
 import random
+import socket
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -44,6 +46,10 @@ _HOP_LIMIT_HINT = (
     "response hop limit (aws ec2 modify-instance-metadata-options "
     "--http-put-response-hop-limit 2)"
 )
+# refused, no route or no such host: nothing serves metadata there (a dropped reply, as a
+# too-low hop limit gives, times out instead)
+_NOT_THERE_HINT = f"not on EC2, or {ENDPOINT_VARIABLE} is wrong"
+_NO_ROUTE = frozenset({errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL})
 
 
 def _parse_endpoint(value: str) -> tuple[str, int, str]:
@@ -101,7 +107,13 @@ class HttpTransport:
 
 
 class _NoAnswer(Exception):
-    """Every try ended in a network error; ``str()`` describes the last one."""
+    """Every try ended in a network error; ``str()`` describes the last one.
+    :attr:`nothing_there`: it was refused or had no route (off EC2, or a wrong endpoint)."""
+
+    def __init__(self, exc: OSError) -> None:
+        super().__init__(_describe(exc))
+        nothing_there = isinstance(exc, ConnectionRefusedError | socket.gaierror)
+        self.nothing_there = nothing_there or exc.errno in _NO_ROUTE
 
 
 class ImdsClient:
@@ -242,9 +254,10 @@ class ImdsClient:
         try:
             return self._exchange("GET", f"/latest/{path}", headers)
         except _NoAnswer as exc:
+            hint = f"; {_NOT_THERE_HINT}" if exc.nothing_there else ""
             raise MetadataError(
                 f"instance metadata {path} could not be read",
-                f"no answer from {self.endpoint}: {exc}",
+                f"no answer from {self.endpoint}: {exc}{hint}",
             ) from None
 
     def _current_token(self) -> str:
@@ -258,8 +271,9 @@ class ImdsClient:
         try:
             status, body = self._exchange("PUT", TOKEN_PATH, {TTL_HEADER: str(self._token_ttl)})
         except _NoAnswer as exc:
+            hint = _NOT_THERE_HINT if exc.nothing_there else _HOP_LIMIT_HINT
             raise MetadataError(
-                f"IMDS did not answer at {self.endpoint}", f"{exc}; {_HOP_LIMIT_HINT}"
+                f"IMDS did not answer at {self.endpoint}", f"{exc}; {hint}"
             ) from None
         token = body.decode("ascii", "replace").strip() if status == 200 else ""
         if token:
@@ -288,7 +302,7 @@ class ImdsClient:
                 )
             except OSError as exc:
                 if attempt == self._attempts - 1:
-                    raise _NoAnswer(_describe(exc)) from None
+                    raise _NoAnswer(exc) from None
                 last = f"{method} {self.endpoint.rstrip('/')}{path}: {_describe(exc)}"
                 continue
             if not _retryable(status) or attempt == self._attempts - 1:

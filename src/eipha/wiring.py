@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from eipha import ec2, imds
+from eipha import ec2, imds, targets
 from eipha.clock import Deadline
 from eipha.config import Config
 from eipha.model import Address, Binding, NodeIdentity
@@ -133,7 +133,7 @@ class Runtime:
                 for mac in self.imds.macs()
             }
         node = NodeIdentity(
-            node_name=self.config.node_name or os.uname().nodename,
+            node_name=targets.node_name(self.config),
             instance_id=self.imds.instance_id(),
             region=self.region,
             interface=interface,

@@ -761,7 +761,13 @@ def default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_missing_default_file_means_no_config(default_path: Path) -> None:
-    assert config.load(None, {}) is config.EMPTY
+    """No config, and where eipha looked (for the errors that need a config to work)."""
+    loaded = config.load(None, {})
+    assert loaded == dataclasses.replace(config.EMPTY, looked_at=str(default_path))
+    assert config.not_loaded(loaded) == (
+        f"no config loaded: looked at {default_path}; set --config or EIPHA_CONFIG"
+    )
+    assert config.not_loaded(config.EMPTY) is None  # a config made in memory looked nowhere
 
 
 def test_present_default_file_is_read(default_path: Path) -> None:
