@@ -1,9 +1,10 @@
 """Logging for people and for cluster managers; nothing is configured at import.
 
-stderr always, in the one-line ``eipha: error: <what> (<why>)`` form of DESIGN §3, and
-syslog too (timestamped, with our PID) when stderr is not a terminal and the local syslog
-socket exists, which is how cluster managers run us. botocore's own loggers stay at WARNING:
-its debug output carries request headers, and credentials never go to a log.
+stderr always (when there is one), in the one-line ``eipha: error: <what> (<why>)`` form,
+and syslog too (timestamped, with our PID) when stderr is not a terminal and the local
+syslog socket exists, which is how cluster managers run us (keepalived ignores a notify
+script's exit code: the line in syslog is what an operator finds). botocore's own loggers
+stay at WARNING: its debug output carries request headers, and credentials never go to a log.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def one_line(text: str) -> str:
 
 
 class _Format(logging.Formatter):
-    """``eipha: error: …`` for errors (DESIGN §3), ``eipha: …`` for the rest."""
+    """``eipha: error: …`` for errors, ``eipha: warning: …``, ``eipha: …`` for the rest."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         prefix = "eipha: error: " if record.levelno >= logging.ERROR else "eipha: "
@@ -51,14 +52,18 @@ def configure(verbosity: int = 0, ident: str = "eipha") -> None:
         root.removeHandler(handler)
     root.setLevel(level)
     root.propagate = False
-    tty = sys.stderr.isatty()
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(_Format())
-    root.addHandler(stderr)
+    # started with descriptor 2 closed, Python has no sys.stderr: syslog is all there is
+    tty = sys.stderr is not None and sys.stderr.isatty()
+    if sys.stderr is not None:
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(_Format())
+        root.addHandler(stderr)
     if not tty and os.path.exists(SYSLOG_SOCKET):
         # a socket we may not write to: stderr still has everything
         with contextlib.suppress(OSError):
             root.addHandler(_syslog(ident))
+    if not root.handlers:
+        root.addHandler(logging.NullHandler())
     for noisy in ("botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

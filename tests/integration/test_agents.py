@@ -295,13 +295,14 @@ def test_keepalived_leaving_master_makes_no_api_call(lab: Lab, state: str):
     assert on(lab, "web-a") == binding(lab, "lb-a", "10.0.0.11")
 
 
-def test_keepalived_instance_not_in_the_mapping_does_nothing(lab: Lab):
+def test_keepalived_instance_not_in_the_mapping_is_an_error(lab: Lab):
+    """Never "nothing to do": see test_no_silent_noop for the line and syslog."""
     config = lab.config("lb-a", **INSTANCES)
     result = lab.run(
         "lb-a", "keepalived", "notify", "INSTANCE", "VI_DB", "MASTER", "100", config=config
     )
-    assert (result.code, result.calls) == (0, [])
-    assert "not in keepalived.instances" in result.err
+    assert (result.code, result.calls) == (1, [])
+    assert "VI_DB is not in keepalived.instances" in result.err
 
 
 def test_keepalived_failure_and_usage_codes(lab: Lab):

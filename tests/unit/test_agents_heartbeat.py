@@ -9,7 +9,15 @@ import pytest
 
 from eipha import errors
 from eipha.agents import heartbeat
-from tests.unit.test_agents_common import A_PRIMARY, A_SECOND, B_PRIMARY, WEB_A, WEB_B, World
+from tests.unit.test_agents_common import (
+    A_PRIMARY,
+    A_SECOND,
+    B_PRIMARY,
+    CONFIG,
+    WEB_A,
+    WEB_B,
+    World,
+)
 
 # Heartbeat's ResourceManager (we_own_resource, anchors.md D1), verbatim: the command's
 # stdout is all it looks at.
@@ -120,11 +128,23 @@ def test_start_then_stop(world: World):
     assert world.where(WEB_B) is None
 
 
-def test_binding_argument_overrides_the_rule(world: World):
-    assert run(world, "web-a", "secondary", "start") == (0, "")
+def test_binding_argument_places_an_eip_the_config_does_not_have(world: World):
+    world.text = CONFIG.replace(f"  web-a: {{allocation_id: {WEB_A}, home: lb-a}}\n", "")
+    assert run(world, WEB_A, "secondary", "start") == (0, "")
     assert world.where(WEB_A) == A_SECOND
-    assert run(world, "web-a", "10.0.0.12", "status") == (0, "running\n")
-    assert run(world, "web-a", "primary", "status") == (3, "not running\n")
+    assert run(world, WEB_A, "10.0.0.12", "status") == (0, "running\n")
+    assert run(world, WEB_A, "primary", "status") == (3, "not running\n")
+
+
+def test_binding_argument_must_agree_with_the_configs_rule(world: World):
+    """haresources "eipha::web-a::secondary" on web-a's home node, whose rule says its
+    primary IP: not configured (6), nothing moved; one that restates the rule is fine."""
+    assert run(world, "web-a", "secondary", "start") == (6, "")
+    assert world.where(WEB_A) is None
+    assert run(world, "web-a", "secondary", "status") == (6, "not running\n")
+    assert run(world, "web-b", "secondary", "start") == (0, "")
+    assert world.where(WEB_B) == A_SECOND
+    assert run(world, "web-b", "10.0.0.12", "status") == (0, "running\n")
 
 
 @pytest.mark.parametrize(

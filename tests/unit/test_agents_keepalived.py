@@ -170,8 +170,16 @@ def test_eips_for():
     mapped = config(MAPPED)
     assert keepalived.eips_for("VI_WEB", mapped) == ("web-a", "web-b")
     assert keepalived.eips_for("VI_B", mapped) == ("web-b",)
-    assert keepalived.eips_for("VI_DB", mapped) is None
     assert keepalived.eips_for("ANY", config()) == ("web-a", "web-b")
+
+
+def test_eips_for_an_instance_the_mapping_leaves_out_is_not_configured():
+    with pytest.raises(errors.NotConfigured) as info:
+        keepalived.eips_for("VI_DB", config(MAPPED))
+    assert str(info.value) == (
+        "VI_DB is not in keepalived.instances of /etc/eipha/eipha.yaml (it lists VI_B, "
+        "VI_WEB; add VI_DB there, or use one of those names in keepalived.conf)"
+    )
 
 
 def test_eips_for_without_a_config_is_not_configured():
@@ -203,11 +211,26 @@ def test_other_states_build_nothing_and_call_nothing(world: World, state: str, c
     assert world.where(WEB_A) == A_PRIMARY
 
 
-def test_unmapped_instance_does_nothing(world: World, caplog):
+def test_unmapped_instance_is_an_error_not_nothing_to_do(world: World, caplog):
     world.text = MAPPED
-    assert keepalived.notify(["INSTANCE", "VI_DB", "MASTER", "100"], world.setup, stamp(1)) == 0
+    assert keepalived.notify(["INSTANCE", "VI_DB", "MASTER", "100"], world.setup, stamp(1)) == 1
     assert world.ec2.calls == []
-    assert "not in keepalived.instances of /etc/eipha/eipha.yaml" in caplog.text
+    assert world.built == []
+    [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.getMessage().startswith(
+        "keepalived: INSTANCE VI_DB is MASTER (priority 100): VI_DB is not in "
+        "keepalived.instances of /etc/eipha/eipha.yaml (it lists VI_B, VI_WEB; "
+    )
+
+
+def test_leaving_an_unmapped_instance_warns_and_does_nothing(world: World, caplog):
+    world.text = MAPPED
+    assert keepalived.notify(["INSTANCE", "VI_DB", "BACKUP", "100"], world.setup, stamp(1)) == 0
+    assert (world.ec2.calls, world.built) == ([], [])
+    [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.levelno == logging.WARNING
+    assert "VI_DB is not in keepalived.instances of /etc/eipha/eipha.yaml" in record.getMessage()
+    assert record.getMessage().endswith("; a MASTER for it would fail")
 
 
 def test_a_failed_start_is_exit_1(world: World):

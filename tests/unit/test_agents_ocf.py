@@ -3,6 +3,7 @@ OCF codes and exit reasons per action, and the deadline Pacemaker's timeout leav
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from eipha import errors
 from eipha.agents import ocf
 from eipha.exitcodes import Ocf
-from tests.unit.test_agents_common import A_PRIMARY, A_SECOND, WEB_A, World
+from tests.unit.test_agents_common import A_PRIMARY, A_SECOND, WEB_A, WEB_B, World
 
 DOCS = Path(__file__).resolve().parents[2] / "README.md"
 DTD = Path("/usr/share/resource-agents/ra-api-1.dtd")
@@ -143,14 +144,45 @@ def test_lifecycle(world: World, capsys):
     assert run(world, "monitor", capsys, OCF_RESKEY_eip="web-a")[0] == Ocf.NOT_RUNNING
 
 
-def test_private_ip_parameter(world: World, capsys):
-    assert (
-        run(world, "start", capsys, OCF_RESKEY_eip="web-a", OCF_RESKEY_private_ip="secondary")[0]
-        == 0
+def test_private_ip_parameter_that_restates_the_rule(world: World, capsys):
+    env = {"OCF_RESKEY_eip": "web-b", "OCF_RESKEY_private_ip": "secondary"}
+    assert run(world, "start", capsys, **env)[0] == 0
+    assert world.where(WEB_B) == A_SECOND
+    assert run(world, "monitor", capsys, **env)[0] == Ocf.SUCCESS
+    assert run(world, "monitor", capsys, OCF_RESKEY_eip="web-b")[0] == Ocf.SUCCESS
+
+
+@pytest.mark.parametrize("action", ["validate-all", "start", "monitor"])
+def test_private_ip_parameter_that_contradicts_the_rule(world: World, capsys, action: str):
+    """web-a's home is lb-a, so its rule here is the primary IP: "secondary" is a mistake
+    in the resource, not an override (a person has --private-ip for that)."""
+    env = {"OCF_RESKEY_eip": "web-a", "OCF_RESKEY_private_ip": "secondary"}
+    code, _, [reason] = run(world, action, capsys, **env)
+    assert code == Ocf.ERR_CONFIGURED
+    assert reason.startswith(
+        "web-a: the private IP given (secondary) contradicts /etc/eipha/eipha.yaml (its "
+        "binding rule puts web-a on the primary IP of lb-a, as lb-a is its home; "
     )
-    assert world.where(WEB_A) == A_SECOND
-    env = {"OCF_RESKEY_eip": "web-a", "OCF_RESKEY_private_ip": "primary"}
-    assert run(world, "monitor", capsys, **env)[0] == Ocf.NOT_RUNNING
+    assert "AssociateAddress" not in world.ec2.calls
+    assert world.where(WEB_A) is None
+
+
+def test_a_contradicting_address_is_found_once_the_node_is_known(world: World, capsys):
+    """An address can only be told from the rule's choice with the node's ENI: validate-all
+    (no network) lets it pass, start and monitor refuse it, naming both IPs."""
+    env = {"OCF_RESKEY_eip": "web-b", "OCF_RESKEY_private_ip": "10.0.0.11"}
+    assert run(world, "validate-all", capsys, **env)[0] == Ocf.SUCCESS
+    for action in ("start", "monitor"):
+        code, _, [reason] = run(world, action, capsys, **env)
+        assert code == Ocf.ERR_CONFIGURED
+        assert reason.startswith(
+            "web-b: the private IP given (10.0.0.11) contradicts "
+            "/etc/eipha/eipha.yaml (its binding rule puts web-b on 10.0.0.12, a secondary IP "
+            "of lb-a, as its home is lb-b; give none, so that the config decides, or set "
+            "eips.web-b.private_ips.lb-a there)"
+        )
+    assert "AssociateAddress" not in world.ec2.calls
+    assert world.where(WEB_B) is None
 
 
 @pytest.mark.parametrize(
@@ -185,11 +217,16 @@ def test_validate_all(world: World, capsys, env: dict[str, str], code: int, reas
 def test_a_public_ip_needs_a_config_or_private_ip(world: World, capsys):
     from eipha.config import EMPTY
 
-    world.load = lambda path: EMPTY  # type: ignore[method-assign]
+    none = dataclasses.replace(EMPTY, looked_at="/etc/eipha/eipha.yaml")  # as load() says it
+    world.load = lambda path: none  # type: ignore[method-assign]
     env = {"OCF_RESKEY_eip": "203.0.113.10"}
     code, _, [reason] = run(world, "validate-all", capsys, **env)
     assert code == 6
-    assert reason.startswith("203.0.113.10 is not in the config (there is none)")
+    assert reason == (
+        "203.0.113.10 is not in any config (no config loaded: looked at "
+        "/etc/eipha/eipha.yaml; set the config parameter or EIPHA_CONFIG, or say where it "
+        "goes with private_ip)"
+    )
     assert run(world, "validate-all", capsys, OCF_RESKEY_private_ip="primary", **env)[0] == 0
 
 

@@ -57,13 +57,19 @@ def settle(outcomes: Sequence[Outcome]) -> EiphaError | None:
 
 def start(rt: Runtime, eips: Sequence[str], private_ip: str | None = None) -> EiphaError | None:
     """Put the EIPs on this node; the first failure, if any (raises for a failure before
-    any EIP was tried: config, IMDS, the first DescribeAddresses)."""
-    return settle(actions.bounded(rt, "start", lambda: actions.start(rt, eips, private_ip)))
+    any EIP was tried: config, IMDS, the first DescribeAddresses). A ``private_ip`` the
+    manager gives must agree with the config's binding rule for an EIP the config has."""
+    return settle(
+        actions.bounded(rt, "start", lambda: actions.start(rt, eips, private_ip, agree=True))
+    )
 
 
 def running(rt: Runtime, eips: Sequence[str], private_ip: str | None = None) -> bool:
-    """Is every EIP on this node's binding? Raises when that cannot be learned."""
-    answers = actions.bounded(rt, "status", lambda: actions.status(rt, eips, private_ip))
+    """Is every EIP on this node's binding? Raises when that cannot be learned (or a
+    ``private_ip`` contradicts the config, as for :func:`start`)."""
+    answers = actions.bounded(
+        rt, "status", lambda: actions.status(rt, eips, private_ip, agree=True)
+    )
     for target, here, address in answers:
         state = "running" if here else "not running"
         log.debug("%s: %s; %s; wanted on %s", target.label, state, address.where(), target.binding)

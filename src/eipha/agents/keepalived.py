@@ -7,9 +7,11 @@ spells the event out: ``eipha-notify INSTANCE VI_WEB MASTER_RX_LOWER_PRI`` (the 
 also accepted without a priority from any line).
 
 MASTER and MASTER_RX_LOWER_PRI start the EIPs of that instance or group
-(``keepalived.instances.NAME``; every configured EIP when that mapping is empty); BACKUP,
-FAULT, STOP and DELETED make no API call: the new master re-associates atomically, and STOP
-scripts are killed after 1 s anyway.
+(``keepalived.instances.NAME``; every configured EIP when that mapping is empty); an instance
+the mapping does not list is an error, never "nothing to do" (a failover that silently does
+not happen). BACKUP, FAULT, STOP and DELETED make no API call: the new master re-associates
+atomically, and STOP scripts are killed after 1 s anyway; for an instance a MASTER could not
+serve they log a warning.
 
 Notify scripts are fire-and-forget: keepalived may run several at once and they may reach
 their work in any order. A keepalived-wide ``flock`` serializes them, start is idempotent,
@@ -45,7 +47,7 @@ from types import FrameType, TracebackType
 from eipha import actions, agents, locking
 from eipha.agents import Setup
 from eipha.clock import Deadline
-from eipha.config import Config
+from eipha.config import Config, not_loaded
 from eipha.errors import EiphaError, NotConfigured, UsageError
 from eipha.exitcodes import KEEPALIVED, Exit, lookup
 from eipha.wiring import Runtime
@@ -122,12 +124,23 @@ def _event(words: Sequence[str]) -> Event | None:
     return Event(kind, name, state, int(words[3]))
 
 
-def eips_for(name: str, config: Config) -> tuple[str, ...] | None:
-    """The EIPs an instance or group carries; None when the config maps others only."""
+def eips_for(name: str, config: Config) -> tuple[str, ...]:
+    """The EIPs an instance or group carries (every configured EIP when the config maps
+    none). :class:`NotConfigured` when the mapping leaves it out or there are no EIPs: a
+    MASTER that does nothing would be a failover that silently does not happen."""
+    where = config.path or "the config"
     if config.keepalived_instances:
-        return config.keepalived_instances.get(name)
+        eips = config.keepalived_instances.get(name)
+        if eips is None:
+            listed = ", ".join(sorted(config.keepalived_instances))
+            raise NotConfigured(
+                f"{name} is not in keepalived.instances of {where}",
+                f"it lists {listed}; add {name} there, or use one of those names in "
+                "keepalived.conf",
+            )
+        return eips
     if not config.eips:
-        raise NotConfigured("no EIPs to start", "there is no config file naming them")
+        raise NotConfigured("no EIPs to start", not_loaded(config) or f"{where} names none")
     return tuple(sorted(config.eips))
 
 
@@ -207,10 +220,12 @@ def remember(event: Event, stamp: Stamp | None, path: Path) -> None:
 
 def handle(event: Event, setup: Setup, stamp: Stamp | None = None) -> int:
     """Act on one event; 0 done, 1 a start failed (already logged). Raises for failures
-    before any EIP was tried (config, lock, IMDS)."""
+    before any EIP was tried (config, an instance the config does not list, lock, IMDS)."""
     if not event.takes:
         why = "a priority change" if event.state in CHANGES else "the new master moves the EIPs"
         log.info("keepalived: %s: nothing to do (%s)", event, why)
+        if event.state in LEAVE:
+            _check(event, setup)
         if stamp is not None:  # so that an earlier MASTER still on its way is skipped
             with locking.locked([LOCK], Deadline(LOCK_WAIT)):
                 if overtaken_by(event, stamp, _ledger()) is None:
@@ -218,12 +233,17 @@ def handle(event: Event, setup: Setup, stamp: Stamp | None = None) -> int:
         return int(Exit.OK)
     config = setup.load(None)
     eips = eips_for(event.name, config)
-    if eips is None:
-        where = config.path or "the config"
-        log.info("keepalived: %s: not in keepalived.instances of %s; nothing to do", event, where)
-        return int(Exit.OK)
     with locking.locked([LOCK], Deadline(LOCK_WAIT)):
         return _take(event, eips, config, setup, stamp)
+
+
+def _check(event: Event, setup: Setup) -> None:
+    """A leaving state needs nothing, but the MASTER that will follow one day does: say now
+    if it cannot work (an instance the config does not list, no config, a broken one)."""
+    try:
+        eips_for(event.name, setup.load(None))
+    except EiphaError as exc:
+        log.warning("keepalived: %s: %s; a MASTER for it would fail", event, exc)
 
 
 def _take(
@@ -288,12 +308,12 @@ def handle_line(line: str, warm: Warm) -> None:
         warm.drop()
         log.info("keepalived: %s: trying again with a new EC2 client and IMDS token", event)
         code = _attempt(event, warm)
-    if code != Exit.OK:
+    if code != Exit.OK and warm.used:
         warm.drop()
 
 
 def _attempt(event: Event, warm: Warm) -> int:
-    warm.reused = False
+    warm.reused = warm.used = False
     try:
         return handle(event, warm.setup)
     except EiphaError as exc:
@@ -318,9 +338,11 @@ class Warm:
         self.base = setup
         self.runtime: Runtime | None = None
         self.reused = False
+        self.used = False  # the last event got a runtime (a failure before that leaves it)
         self.setup = Setup(setup.load, self._build)
 
     def _build(self, config: Config, seconds: float) -> Runtime:
+        self.used = True
         rt = self.runtime
         if rt is None or rt.config != config:
             rt = self.runtime = self.base.build(config, seconds)

@@ -202,7 +202,9 @@ def _cap(env: Mapping[str, str]) -> float | None:
 
 def validate(params: Params, setup: Setup) -> tuple[str, str | None]:
     """The EIP and its binding option, when the parameters can work; no network. A public
-    IP passes when the config has EIPs: which one it is takes a DescribeAddresses, at start."""
+    IP passes when the config has EIPs: which one it is takes a DescribeAddresses, at start.
+    A ``private_ip`` for an EIP the config has must agree with its binding rule (here as
+    far as that can be told without the node's addresses; start and monitor check all)."""
     from eipha import targets
 
     eip, private_ip = params.required_eip(), params.binding()
@@ -210,8 +212,10 @@ def validate(params: Params, setup: Setup) -> tuple[str, str | None]:
     selector = targets.select(eip, config)
     known = selector.spec is not None or (selector.public_ip is not None and bool(config.eips))
     if not known and private_ip is None:
-        where = config.path or "the config (there is none)"
-        raise NotConfigured(f"{eip} is not in {where}", "name a configured EIP or set private_ip")
+        how = "set the config parameter or EIPHA_CONFIG"
+        raise targets.not_in_config(eip, config, "private_ip", how)
+    if private_ip is not None:
+        targets.check_private_ip(selector, config, targets.node_name(config), private_ip)
     return eip, private_ip
 
 
