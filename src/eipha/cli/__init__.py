@@ -8,7 +8,6 @@ handling and turns every error into one line on stderr and an exit code from
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Sequence
 
@@ -28,7 +27,7 @@ from eipha.cli import (
     show,
     validate_cmd,
 )
-from eipha.cli.common import Options
+from eipha.cli.common import Group, Options, with_global_options
 from eipha.errors import EiphaError
 from eipha.exitcodes import CLI, Exit, lookup
 
@@ -42,46 +41,25 @@ Config: /etc/eipha/eipha.yaml, or --config / EIPHA_CONFIG.
 """
 
 
-# a region name is one DNS label (what botocore accepts); anything else is a typo
-_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 # click >= 8.2 raises this for a group run without a command (its message is the whole help)
 _NO_COMMAND = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
-def _region(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is not None and not _REGION.fullmatch(value):
-        raise click.BadParameter(f"{value!r} is not an AWS region name (like 'eu-west-1')")
-    return value
-
-
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--config",
-    "config_path",
-    metavar="PATH",
-    help="Config file [default: $EIPHA_CONFIG or "
-    "/etc/eipha/eipha.yaml; a missing default file means no config].",
-)
-@click.option(
-    "--region",
-    metavar="REGION",
-    callback=_region,
-    help="AWS region [default: config, AWS_REGION, IMDS].",
-)
-@click.option("-v", "--verbose", count=True, help="More detail on stderr (repeat for more).")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
+@click.group(cls=Group, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="eipha")
 @click.pass_context
-def cli(
-    ctx: click.Context, config_path: str | None, region: str | None, verbose: int, quiet: bool
-) -> None:
+def cli(ctx: click.Context) -> None:
     """Keep a pair of EC2 load balancers reachable by moving Elastic IPs between them.
 
     eipha is the part that moves the EIPs; Heartbeat, keepalived, Pacemaker, its own peer
-    monitor or a person decides when.
+    monitor or a person decides when. --config, --region, -v and -q go before the command
+    or after it (the one after it wins).
     """
-    logsetup.configure(-1 if quiet else verbose)
-    ctx.obj = Options(config_path=config_path, region=region, verbosity=-1 if quiet else verbose)
+    ctx.ensure_object(Options)
+
+
+# the global options, here and (Group) on every command added: before or after its name
+with_global_options(cli, first=True)
 
 
 cli.add_command(actions.start)

@@ -12,7 +12,6 @@ from eipha.cli.common import (
     report,
     runtime,
     timeout_option,
-    verbosity_options,
 )
 from eipha.errors import EiphaError
 from eipha.exitcodes import STATUS, Exit, lookup
@@ -26,7 +25,6 @@ EIPS = click.argument("eips", nargs=-1, required=True, metavar="EIP...")
 @EIPS
 @private_ip_option
 @timeout_option
-@verbosity_options
 @click.pass_context
 def start(
     ctx: click.Context, eips: tuple[str, ...], private_ip: str | None, timeout: float | None
@@ -52,7 +50,6 @@ def start(
 @click.command()
 @EIPS
 @timeout_option
-@verbosity_options
 @click.pass_context
 def stop(ctx: click.Context, eips: tuple[str, ...], timeout: float | None) -> int:
     """Disassociate each EIP, but only if it is on this node (idempotent).
@@ -72,7 +69,6 @@ def stop(ctx: click.Context, eips: tuple[str, ...], timeout: float | None) -> in
 @EIPS
 @private_ip_option
 @timeout_option
-@verbosity_options
 @click.pass_context
 def status(
     ctx: click.Context, eips: tuple[str, ...], private_ip: str | None, timeout: float | None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from eipha import logsetup
 from eipha.errors import EiphaError
 from eipha.exitcodes import CLI, Exit, Table, lookup
 
@@ -22,17 +24,29 @@ if TYPE_CHECKING:
 log = logging.getLogger("eipha")
 F = TypeVar("F", bound=Callable[..., object])
 
+# a region name is one DNS label (what botocore accepts); anything else is a typo
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 
-@dataclass(frozen=True)
+
+@dataclass
 class Options:
-    config_path: str | None
-    region: str | None
-    verbosity: int
+    """The global options in effect. Given before the command and again after it, the
+    one after it wins (``-v`` counts add up)."""
+
+    config_path: str | None = None
+    region: str | None = None
+    verbose: int = 0
+    quiet_at: int | None = None  # how deep in the command line -q was given, if it was
+
+    @property
+    def verbosity(self) -> int:
+        """-1 quiet (errors only), 0 info, 1+ debug."""
+        return -1 if self.quiet_at is not None else self.verbose
 
 
 def options(ctx: click.Context) -> Options:
     obj = ctx.find_object(Options)
-    return obj if obj is not None else Options(None, None, 0)
+    return obj if obj is not None else Options()
 
 
 def load_config(opts: Options) -> Config:
@@ -63,34 +77,105 @@ def report(outcomes: Sequence[Outcome], began: float, table: Table = CLI) -> int
     return int(code)
 
 
-def _verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
-    from eipha import logsetup
+# --------------------------------------------------------------------------- global options
 
-    if not value:
-        return
-    opts = options(ctx)
-    level = -1 if param.name == "quiet" else max(opts.verbosity, 0) + int(value)
-    logsetup.configure(level)
+
+def _depth(ctx: click.Context) -> int:
+    return 0 if ctx.parent is None else 1 + _depth(ctx.parent)
+
+
+def _global(store: Callable[[click.Context, Options, Any], None]) -> Callable[..., None]:
+    """A callback that records a global option given at this level of the command line."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if ctx.resilient_parsing or value is None or value is False or value == 0:
+            return
+        opts = ctx.ensure_object(Options)
+        store(ctx, opts, value)
+        logsetup.configure(opts.verbosity)
+
+    return callback
+
+
+def _config(ctx: click.Context, opts: Options, value: str) -> None:
+    opts.config_path = value
+
+
+def _region(ctx: click.Context, opts: Options, value: str) -> None:
+    if not _REGION.fullmatch(value):
+        raise click.BadParameter(f"{value!r} is not an AWS region name (like 'eu-west-1')")
+    opts.region = value
+
+
+def _verbose(ctx: click.Context, opts: Options, value: int) -> None:
+    opts.verbose += value
+    if opts.quiet_at is not None and opts.quiet_at < _depth(ctx):  # -q before the command
+        opts.quiet_at = None
+
+
+def _quiet(ctx: click.Context, opts: Options, value: bool) -> None:
+    opts.quiet_at = _depth(ctx)
+
+
+def global_options() -> list[click.Option]:
+    """``--config``, ``--region``, ``-v``, ``-q``: fresh ones for one command."""
+    return [
+        click.Option(
+            ["--config", "config_path"],
+            metavar="PATH",
+            expose_value=False,
+            callback=_global(_config),
+            help="Config file [default: $EIPHA_CONFIG or "
+            "/etc/eipha/eipha.yaml; a missing default file means no config].",
+        ),
+        click.Option(
+            ["--region"],
+            metavar="REGION",
+            expose_value=False,
+            callback=_global(_region),
+            help="AWS region [default: config, AWS_REGION, IMDS].",
+        ),
+        click.Option(
+            ["-v", "--verbose"],
+            count=True,
+            expose_value=False,
+            callback=_global(_verbose),
+            help="More detail on stderr (repeat for more).",
+        ),
+        click.Option(
+            ["-q", "--quiet"],
+            is_flag=True,
+            expose_value=False,
+            callback=_global(_quiet),
+            help="Only errors on stderr.",
+        ),
+    ]
+
+
+def with_global_options(command: click.Command, *, first: bool = False) -> click.Command:
+    """Give ``command`` (and, for a group, each of its commands) the global options it does
+    not have yet, so that they work after the command name as well as before it."""
+    taken = {name for p in command.params for name in (*p.opts, *p.secondary_opts)}
+    missing = [o for o in global_options() if not taken.intersection(o.opts)]
+    at = 0 if first else len(command.params)
+    command.params[at:at] = missing
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            with_global_options(sub)
+    return command
+
+
+class Group(click.Group):
+    """A group whose commands all take the global options, whenever they are added."""
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        super().add_command(with_global_options(cmd), name)
 
 
 def verbosity_options(command: F) -> F:
-    """``-v``/``-q`` after the command name too (``eipha start -v web-a``)."""
-    command = click.option(
-        "-q",
-        "--quiet",
-        is_flag=True,
-        expose_value=False,
-        callback=_verbosity,
-        help="Only errors on stderr.",
-    )(command)
-    return click.option(
-        "-v",
-        "--verbose",
-        count=True,
-        expose_value=False,
-        callback=_verbosity,
-        help="More detail on stderr (repeat for more).",
-    )(command)
+    """Nothing any more: every command of the ``eipha`` group takes ``-v``/``-q`` (and
+    ``--config``, ``--region``) after its name. Kept so commands that still say it work."""
+    return command
 
 
 class Seconds(click.FloatRange):
@@ -118,4 +203,15 @@ private_ip_option = click.option(
     help="Where the EIP goes on this node, instead of the config's binding rule.",
 )
 
-__all__ = ["EiphaError", "Options", "Seconds", "load_config", "options", "report", "runtime"]
+__all__ = [
+    "EiphaError",
+    "Group",
+    "Options",
+    "Seconds",
+    "global_options",
+    "load_config",
+    "options",
+    "report",
+    "runtime",
+    "with_global_options",
+]

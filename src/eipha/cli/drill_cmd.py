@@ -6,7 +6,7 @@ import json
 
 import click
 
-from eipha.cli.common import Seconds, runtime, timeout_option, verbosity_options
+from eipha.cli.common import Seconds, runtime, timeout_option
 from eipha.errors import UsageError
 from eipha.exitcodes import CLI, Exit, lookup
 
@@ -32,7 +32,6 @@ from eipha.exitcodes import CLI, Exit, lookup
     "region on loopback: no AWS account, no root.",
 )
 @timeout_option
-@verbosity_options
 @click.pass_context
 def drill(
     ctx: click.Context,
@@ -63,6 +62,9 @@ def drill(
     if simulate:
         if eip or to_node or back or probe:
             raise UsageError("--simulate takes no EIP, --to, --back or --probe")
+        from eipha import extras
+
+        extras.require("simulate", "eipha drill --simulate")
         from eipha.sim.story import play
 
         return play(json_output=as_json)

@@ -6,14 +6,13 @@ import json
 
 import click
 
-from eipha.cli.common import load_config, options, verbosity_options
+from eipha.cli.common import load_config, options
 from eipha.exitcodes import Exit
 
 
 @click.command()
 @click.option("--status", "show", is_flag=True, help="Show what the running monitor sees.")
 @click.option("--json", "as_json", is_flag=True, help="With --status: one JSON document.")
-@verbosity_options
 @click.pass_context
 def monitor(ctx: click.Context, show: bool, as_json: bool) -> int:
     """Run the peer monitor: authenticated UDP heartbeats between the nodes; a dead, leaving

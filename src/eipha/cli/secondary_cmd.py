@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from eipha.cli.common import runtime, timeout_option, verbosity_options
+from eipha.cli.common import runtime, timeout_option
 from eipha.errors import PermissionDenied
 
 
@@ -27,7 +27,6 @@ from eipha.errors import PermissionDenied
     help="Manage addresses even where amazon-ec2-net-utils/systemd-networkd does.",
 )
 @timeout_option
-@verbosity_options
 @click.pass_context
 def secondary_ips(
     ctx: click.Context,

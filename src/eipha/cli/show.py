@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from eipha.cli.common import runtime, timeout_option, verbosity_options
+from eipha.cli.common import runtime, timeout_option
 
 if TYPE_CHECKING:
     from eipha.config import Config
@@ -21,7 +21,6 @@ COLUMNS = ("EIP", "PUBLIC IP", "NOW ON", "ENI", "PRIVATE IP", "BELONGS ON", "STA
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON document on stdout.")
 @timeout_option
-@verbosity_options
 @click.pass_context
 def show(ctx: click.Context, as_json: bool, timeout: float | None) -> int:
     """Every configured EIP: public IP, where it is now (node, ENI, private IP) and where it
