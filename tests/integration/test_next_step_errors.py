@@ -12,21 +12,26 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import Lab
-from tests.integration.test_cli_more import one_error_line
+from tests.integration.test_cli_more import error_lines, one_error_line
+from tests.integration.test_monitor import Monitors
 
 CLOSED = "http://127.0.0.1:9/"  # loopback port 9: connection refused at once
 
 
-@pytest.fixture
-def without_moto(tmp_path: Path) -> dict[str, str]:
-    """The environment of a real `python -m eipha` in which moto cannot be imported, as if
-    the extra were not installed: a sitecustomize, first on the path, hides it."""
-    shadow = tmp_path / "no-moto"
+def hiding(tmp_path: Path, module: str) -> dict[str, str]:
+    """The environment of a real `python -m eipha` in which ``module`` cannot be imported,
+    as if its extra were not installed: a sitecustomize, first on the path, hides it."""
+    shadow = tmp_path / f"no-{module}"
     shadow.mkdir()
-    (shadow / "sitecustomize.py").write_text("import sys\n\nsys.modules['moto'] = None\n")
+    (shadow / "sitecustomize.py").write_text(f"import sys\n\nsys.modules[{module!r}] = None\n")
     return {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(shadow), os.environ.get("PYTHONPATH")]))
     }
+
+
+@pytest.fixture
+def without_moto(tmp_path: Path) -> dict[str, str]:
+    return hiding(tmp_path, "moto")
 
 
 def test_drill_simulate_without_the_extra_names_the_pip_command(
@@ -55,6 +60,23 @@ def test_the_control_without_moto_what_does_not_need_it_runs(
         [sys.executable, "-c", check], capture_output=True, text=True, env=env, timeout=60
     )
     assert proc.stdout.startswith("None ModuleSpec(name='botocore'"), proc.stderr
+
+
+def test_monitor_metrics_without_the_extra_names_the_pip_command(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    for name, value in hiding(tmp_path, "prometheus_client").items():
+        monkeypatch.setenv(name, value)  # the monitor's environment is a copy of ours
+    monitors = Monitors(lab)
+    try:
+        proc = monitors.start("lb-a", metrics={"textfile": str(tmp_path / "eipha.prom")})
+        assert proc.wait(timeout=30) == 5
+    finally:
+        monitors.stop()
+    assert error_lines(monitors.log("lb-a")) == [
+        "eipha: error: monitor.metrics needs the 'metrics' extra, which is not installed "
+        "(no module prometheus_client) (pip install 'eipha[metrics]')"
+    ]
 
 
 def test_status_with_config_after_the_command(lab: Lab):

@@ -33,7 +33,8 @@ def heartbeat(ctx: click.Context, args: tuple[str, ...]) -> int:
 
     \b
     ACTION is start, stop or status; BINDING (optional) is primary,
-    secondary or an IPv4 address, instead of the config's binding rule.
+    secondary or an IPv4 address: where an EIP the config does not have
+    goes (for one it has, it must agree with the binding rule, else 6).
     status prints exactly "running" or "not running" on stdout, nothing else.
     Exit (LSB): 0 done/running, 1 failure, 2 bad usage, 3 not running,
     4 status unknown or no permission, 6 not configured.
@@ -60,8 +61,9 @@ def notify(ctx: click.Context, args: tuple[str, ...]) -> int:
     for notify_master_rx_lower_pri write them yourself:
       eipha keepalived notify INSTANCE VI_WEB MASTER_RX_LOWER_PRI
     MASTER, MASTER_RX_LOWER_PRI: start the EIPs of keepalived.instances.NAME
-    (every configured EIP when that mapping is empty). BACKUP, FAULT, STOP,
-    DELETED: nothing (no API call). Exit 0 done, 1 failed, 2 no event found.
+    (every configured EIP when that mapping is empty; a NAME it does not list
+    is an error). BACKUP, FAULT, STOP, DELETED: nothing (no API call).
+    Exit 0 done, 1 failed, 2 no event found.
     """
     from eipha.agents import keepalived as agent
 

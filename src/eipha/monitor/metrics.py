@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from eipha.errors import DependencyMissing, NotConfigured
+from eipha import extras
+from eipha.errors import NotConfigured
 
 PREFIX = "eipha_monitor"
 WARN_EVERY = 60.0  # seconds between two warnings that the textfile cannot be written
@@ -24,13 +25,10 @@ log = logging.getLogger(__name__)
 
 
 def _client() -> Any:
-    try:
-        import prometheus_client
-        import prometheus_client.core
-    except ImportError:
-        raise DependencyMissing(
-            "monitor.metrics needs prometheus-client", "pip install 'eipha[metrics]'"
-        ) from None
+    extras.require("metrics", "monitor.metrics")
+    import prometheus_client
+    import prometheus_client.core
+
     return prometheus_client
 
 
