@@ -1,6 +1,6 @@
 """Exit codes: one table per dialect, from error type to number.
 
-LSB init-script numbering, so one binary serves systemd, Heartbeat and people (DESIGN §3);
+LSB init-script numbering, so one binary serves systemd, Heartbeat and people;
 OCF numbering for Pacemaker; keepalived, which ignores the code, gets the plainest table.
 Front ends catch :class:`~eipha.errors.EiphaError` once and look the code up here; nothing
 else in eipha decides an exit status.
