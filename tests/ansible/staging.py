@@ -3,9 +3,11 @@
 Every path the roles write is redirected under ``ROOT/<inventory host>/``; package installs,
 pip and systemctl are switched off (``*_install*: false``, ``*_service_manage: false``), and
 the play runs with the local connection inside a fresh network namespace that has only
-loopback and an unconnected veth ``eth0`` (keepalived's config test wants the VRRP interface
-to exist): no task can reach AWS or any other address. The template validators are the real tools
-(``eipha config check``, ``keepalived -t`` through the role's wrapper, ``haproxy -c``).
+loopback and unconnected veths carrying the nodes' addresses (``ens5`` with both nodes'
+``eipha_address``, as on a Nitro instance: the roles find the interface by its address, and
+keepalived's config test wants it to exist): no task can reach AWS or any other address. The
+template validators are the real tools (``eipha config check``, ``keepalived -t`` through
+the role's wrapper, ``haproxy -c``).
 """
 
 from __future__ import annotations
@@ -20,17 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
 BIN = Path(sys.executable).parent
 EIPHA_BIN = BIN / "eipha"
 INVENTORY = ANSIBLE / "inventory.example.yml"
 HOSTS = ("lb-a", "lb-b")
-# a fresh network namespace: loopback and an unconnected veth eth0, no routes anywhere else
-ISOLATE = (
-    "ip link set lo up && ip link add eth0 type veth peer name eth0-peer"
-    ' && ip link set eth0 up && exec "$@"'
-)
+# the interface a Nitro instance has, which the staging namespace gives every node's address
+NITRO = "ens5"
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
@@ -46,10 +47,7 @@ def staging_vars(root: Path, manager: str) -> dict[str, Any]:
         "eipha_bin": str(EIPHA_BIN),
         "eipha_config_dir": f"{node}/etc/eipha",
         "eipha_defaults_file": f"{node}/etc/default/eipha",
-        "eipha_heartbeat_resource_dir": f"{node}/etc/ha.d/resource.d",
-        "eipha_keepalived_notify_path": f"{node}/etc/keepalived/eipha-notify",
-        "eipha_ocf_dir": f"{node}/usr/lib/ocf/resource.d/eipha",
-        "eipha_systemd_dir": f"{node}/etc/systemd/system",
+        "eipha_agents_root": node,
         "eipha_service_manage": False,
         "eipha_secondary_ips_service_manage": False,
         "eipha_monitor_key_file": f"{node}/etc/eipha/monitor.key",
@@ -80,10 +78,46 @@ class Converge:
         return {host: counts["changed"] for host, counts in self.recap.items()}
 
 
-def isolated(cmd: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` in a new network namespace (root only) with lo and an unconnected veth eth0."""
+def isolate_script(links: Mapping[str, Sequence[str]]) -> str:
+    """Shell that sets up a fresh network namespace: loopback, and per link an unconnected
+    veth carrying the addresses given (its peer stays down: no route leads anywhere)."""
+    steps = ["ip link set lo up"]
+    for index, (name, addresses) in enumerate(links.items()):
+        steps.append(f"ip link add {name} type veth peer name isolated{index}")
+        steps += [f"ip address add {address} dev {name}" for address in addresses]
+        steps.append(f"ip link set {name} up")
+    return " && ".join([*steps, 'exec "$@"'])
+
+
+def addresses(inventory: Path) -> list[str]:
+    """Every ``eipha_address`` an inventory file gives, in order."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "eipha_address":
+                    found.append(str(value))
+                else:
+                    walk(value)
+
+    walk(yaml.safe_load(inventory.read_text()))
+    return found
+
+
+def nitro_links(inventory: Path = INVENTORY) -> dict[str, list[str]]:
+    """The staging namespace's links: ``ens5`` carrying every node's ``eipha_address``."""
+    return {NITRO: [f"{address}/24" for address in addresses(inventory)]}
+
+
+def isolated(
+    cmd: Sequence[str], links: Mapping[str, Sequence[str]] | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` in a new network namespace (root only) with lo and ``links`` (default:
+    :func:`nitro_links` of the example inventory)."""
+    links = nitro_links() if links is None else links
     return subprocess.run(
-        ["unshare", "--net", "sh", "-ec", ISOLATE, "isolated", *cmd],
+        ["unshare", "--net", "sh", "-ec", isolate_script(links), "isolated", *cmd],
         capture_output=True,
         text=True,
         check=False,
@@ -98,9 +132,14 @@ def converge(
     inventory: Path = INVENTORY,
     wrap: Callable[[list[str], dict[str, str]], list[str]] | None = None,
     limit: str | None = None,
+    links: Mapping[str, Sequence[str]] | None = None,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
 ) -> Converge:
-    """``ansible-playbook site.yml`` with the staging variables (plus ``extra``), in a new
-    network namespace, or as ``wrap(cmd, environment)`` builds it (e.g. inside a lab node)."""
+    """``ansible-playbook site.yml`` with the staging variables (plus ``extra``, then the
+    command-line ``args``) and ``env``, in a new network namespace with ``links`` (default:
+    :func:`nitro_links` of the inventory), or as ``wrap(cmd, environment)`` builds it (e.g.
+    inside a lab node)."""
     root.mkdir(parents=True, exist_ok=True)
     variables = {**staging_vars(root, manager), **(extra or {})}
     varfile = root / f"vars-{manager}.json"
@@ -114,17 +153,19 @@ def converge(
         "ANSIBLE_FORCE_COLOR": "0",
     }
     cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), "-e", f"@{varfile}"]
-    cmd += [*(["--limit", limit] if limit else []), str(ANSIBLE / "site.yml")]
+    cmd += [*args, *(["--limit", limit] if limit else []), str(ANSIBLE / "site.yml")]
     if wrap is None:
         env = {
             **os.environ,
             **ansible_env,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            **(env or {}),
         }
-        result = isolated(cmd, cwd=ANSIBLE, env=env, timeout=300)
+        links = nitro_links(inventory) if links is None else links
+        result = isolated(cmd, links, cwd=ANSIBLE, env=env, timeout=300)
     else:
         result = subprocess.run(
-            wrap(cmd, ansible_env),
+            wrap(cmd, {**ansible_env, **(env or {})}),
             cwd=ANSIBLE,
             capture_output=True,
             text=True,

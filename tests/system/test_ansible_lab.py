@@ -3,8 +3,10 @@
 For each node, ``ansible-playbook site.yml --limit NODE`` runs inside that node (its mount,
 UTS and network namespaces: /etc/ha.d, /etc/keepalived and /etc/default are the node's own),
 with an inventory built from the simulated region's instance and allocation ids. The roles
-write eipha.yaml, /etc/default/eipha, the shims, ha.cf/haresources/authkeys or
-keepalived.conf; then the real Heartbeat or keepalived runs with them and must move the EIPs.
+write eipha.yaml, /etc/default/eipha, the manager's shim (``eipha install-agents``),
+ha.cf/haresources/authkeys (with a ping node, so ipfail runs) or keepalived.conf, on the
+interface that carries the node's address; then the real Heartbeat or keepalived runs with
+them and must move the EIPs.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pytest
 import yaml
 
 from tests.ansible.staging import converge
-from tests.system.lab import API, API_PORT, Lab
+from tests.system.lab import API, API_PORT, Lab, wait_for
 from tests.system.managers import Watch, start_heartbeat, start_keepalived
 
 HOME_A, HOME_B = ("lb-a", "10.0.0.11"), ("lb-b", "10.0.0.21")
@@ -58,17 +60,17 @@ def deploy(lab: Lab, manager: str) -> None:
         extra: dict[str, object] = {
             # outside the node's private directories, keep everything under its lab dir
             "eipha_config_dir": str(d),
-            "eipha_ocf_dir": f"{d}/ocf",
-            "eipha_systemd_dir": f"{d}/systemd",
             "eipha_monitor_key_file": f"{d}/monitor.key",
             "keepalived_config_test_path": f"{d}/keepalived-config-test",
             "haproxy_config_file": f"{d}/haproxy.cfg",
             "haproxy_chroot": "",
             "haproxy_stats_socket": "",
-            # the managers' files at their real paths, which inside the node are its own
+            # the managers' files at their real paths, which inside the node are its own:
+            # install-agents puts only this manager's shim in place (/etc/ha.d/resource.d or
+            # /etc/keepalived), no units (/etc/systemd/system is the host's)
             "eipha_defaults_file": "/etc/default/eipha",
-            "eipha_heartbeat_resource_dir": "/etc/ha.d/resource.d",
-            "eipha_keepalived_notify_path": "/etc/keepalived/eipha-notify",
+            "eipha_agents_root": "",
+            "eipha_agents": [manager],
             "heartbeat_config_dir": "/etc/ha.d",
             "keepalived_config_dir": "/etc/keepalived",
             "keepalived_notify_script": "/etc/keepalived/eipha-notify",
@@ -80,7 +82,9 @@ def deploy(lab: Lab, manager: str) -> None:
             "heartbeat_warntime": 1,
             "heartbeat_deadtime": 2,
             "heartbeat_initdead": 4,
-            "heartbeat_ping_nodes": [],
+            # a ping node the lab answers (the simulated region's address): Heartbeat then
+            # respawns ipfail, as the role writes it
+            "heartbeat_ping_nodes": [API],
             "heartbeat_logfacility": "none",
             "heartbeat_logfile": f"{d}/log/ha-log",
             "heartbeat_debugfile": f"{d}/log/ha-debug",
@@ -101,11 +105,16 @@ def deploy(lab: Lab, manager: str) -> None:
 def test_heartbeat_with_role_rendered_configs(lab: Lab):
     deploy(lab, "heartbeat")
     a = lab.nodes["lb-a"]
-    assert "\nnode lb-a\nnode lb-b\n" in a.file("/etc/ha.d/ha.cf").read_text()
+    hacf = a.file("/etc/ha.d/ha.cf").read_text()
+    assert "\nnode lb-a\nnode lb-b\n" in hacf
+    assert f"\nping {API}\nrespawn hacluster /usr/libexec/heartbeat/ipfail\n" in hacf
+    assert "\nucast eth0 10.0.0.21\n" in hacf  # the interface that carries lb-a's address
     for node in lab.nodes.values():
         start_heartbeat(node)
     lab.wait_where("web-a", HOME_A, 40)
     lab.wait_where("web-b", HOME_B, 40)
+    for node in lab.nodes.values():
+        wait_for(f"ipfail on {node.name}", lambda n=node: n.pids("ipfail") != [], 20)
     with Watch(lab) as watch:
         lab.nodes["lb-b"].kill("heartbeat")
         lab.wait_where("web-b", B_ON_A, 30)
