@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from eipha.wiring import Runtime
 
 log = logging.getLogger("eipha")
-F = TypeVar("F", bound=Callable[..., object])
 
 # a region name is one DNS label (what botocore accepts); anything else is a typo
 _REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
@@ -170,12 +169,6 @@ class Group(click.Group):
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         super().add_command(with_global_options(cmd), name)
-
-
-def verbosity_options(command: F) -> F:
-    """Nothing any more: every command of the ``eipha`` group takes ``-v``/``-q`` (and
-    ``--config``, ``--region``) after its name. Kept so commands that still say it work."""
-    return command
 
 
 class Seconds(click.FloatRange):

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from eipha.cli.common import verbosity_options
 from eipha.errors import PermissionDenied
 
 log = logging.getLogger("eipha")
@@ -47,7 +46,6 @@ NEXT_STEPS = {
     help="The eipha the files run [default: the eipha of this installation].",
 )
 @click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
-@verbosity_options
 def install_agents(
     managers: tuple[str, ...], root: str | None, eipha_bin: str | None, dry_run: bool
 ) -> int:

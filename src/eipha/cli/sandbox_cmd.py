@@ -7,7 +7,7 @@ import shlex
 
 import click
 
-from eipha.cli.common import Seconds, options, verbosity_options
+from eipha.cli.common import Seconds, options
 from eipha.errors import UsageError
 from eipha.exitcodes import Exit
 
@@ -49,7 +49,6 @@ DEFAULT_PORT = 7780  # eipha.sim.sandbox.DEFAULT_PORT, without importing it for 
     metavar="SECONDS",
     help="Stop by itself after SECONDS [default: run until Ctrl-C or SIGTERM].",
 )
-@verbosity_options
 @click.pass_context
 def sandbox(
     ctx: click.Context,

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from eipha.cli.common import runtime, timeout_option, verbosity_options
+from eipha.cli.common import runtime, timeout_option
 
 
 @click.command()
@@ -23,7 +23,6 @@ from eipha.cli.common import runtime, timeout_option, verbosity_options
     help="Heartbeat's directory, for its haresources [default: /etc/ha.d, when it has one].",
 )
 @timeout_option
-@verbosity_options
 @click.pass_context
 def validate(
     ctx: click.Context,
