@@ -1,5 +1,5 @@
 """eipha benchmarks: wall time, peak memory and API calls, as ratios against baselines
-measured in the same run against the same simulated region (DESIGN §11).
+measured in the same run against the same simulated region (docs/benchmarks.md).
 
     python bench/run.py                 # the full run (a few minutes)
     python bench/run.py --repeat 3      # quicker, noisier

@@ -1,4 +1,4 @@
-"""The binding rule (DESIGN §1): which private IP of a node receives an EIP.
+"""The binding rule (docs/how-it-works.md): which private IP of a node receives an EIP.
 
 Pure functions of the configuration and the node's addresses; no I/O.
 

@@ -3,7 +3,7 @@
 This module never imports boto3, IMDS or netlink code: it talks to EC2 through the small
 :class:`Ec2Port` protocol, so it runs against a real client (``eipha.wiring``) or a fake.
 
-The EC2 semantics are DESIGN §4:
+The EC2 semantics (docs/how-it-works.md):
 
 * start = one batched DescribeAddresses; for each EIP not already on its binding, one
   AssociateAddress(AllowReassociation=True, PrivateIpAddress); then read back until the new
@@ -269,7 +269,7 @@ def bounded(work: Callable[[], T], deadline: Deadline, doing: str, grace: float 
     """Run ``work`` in a daemon thread and wait at most until the deadline plus a grace period.
 
     botocore's own timeouts and retries bound each call, but not the sum of them; this is the
-    hard bound an action promises (DESIGN §3: at most 2 s past the deadline).
+    hard bound an action promises (at most 2 s past the deadline, as the exit-code docs promise).
     """
     box: list[T] = []
     failure: list[BaseException] = []

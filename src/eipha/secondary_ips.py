@@ -1,4 +1,4 @@
-"""Put an ENI's secondary private IPs on the OS interface (DESIGN §6).
+"""Put an ENI's secondary private IPs on the OS interface (docs/secondary-ips.md).
 
 EC2 assigns secondary private IPs to the ENI but does not configure them on the instance's
 interface (except on Amazon Linux, through amazon-ec2-net-utils). When a peer's EIP lands on

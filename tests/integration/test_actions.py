@@ -1,7 +1,7 @@
 """start / stop / status against a real moto server and IMDSv2 doubles, eipha as a subprocess.
 
 Each test checks what EC2 ends up holding and the exact API calls eipha made (the request
-log of the simulated region), against the budget of DESIGN §4: status 1, stop ≤ 2, start ≤ 3.
+log of the simulated region), against the documented budget: status 1, stop ≤ 2, start ≤ 3.
 """
 
 from __future__ import annotations

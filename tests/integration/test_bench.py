@@ -1,4 +1,4 @@
-"""The benchmark keeps working (one quick repetition) and reports the DESIGN §4 call budget.
+"""The benchmark keeps working (one quick repetition) and reports the documented call budget.
 
 Wall times are reported by bench/run.py, never asserted here."""
 

@@ -4,7 +4,7 @@ Every process goes through a :class:`~tests.reliability.faultproxy.FaultProxy` (
 with its own fake access key, so the proxy's request log says which process made which call
 and when: that is what "no interleaved calls" and "the serialized order" are checked against.
 
-eipha's contract, from README ("What eipha does on EC2, exactly") and DESIGN §4:
+eipha's contract, from docs/how-it-works.md (what eipha does on EC2, exactly):
 
 * on one node, two eipha processes never interleave their calls for one EIP (an ``flock`` per
   allocation id), so concurrent starts and stops behave as if run one after another, in the

@@ -1,4 +1,4 @@
-"""Hostile datagrams at a running peer monitor (DESIGN §7, README "The peer monitor").
+"""Hostile datagrams at a running peer monitor (docs/monitor.md).
 
 Two real ``eipha monitor`` processes on loopback (lb-a on 127.0.0.11, lb-b on 127.0.0.21)
 keep each other alive against the simulated region while this test sends more than 10,000

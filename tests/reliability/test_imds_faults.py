@@ -1,4 +1,4 @@
-"""IMDS faults, handled as DESIGN §4 and the README's "Exit codes" say.
+"""IMDS faults, handled as docs/how-it-works.md and docs/exit-codes.md say.
 
 ``eipha start``/``stop``/``status`` (and ``show``, ``validate``) run as real subprocesses
 against IMDSv2 doubles of node lb-a that fail in each way anchors D4/F name:

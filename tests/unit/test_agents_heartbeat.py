@@ -19,7 +19,7 @@ from tests.unit.test_agents_common import (
     World,
 )
 
-# Heartbeat's ResourceManager (we_own_resource, anchors.md D1), verbatim: the command's
+# Heartbeat's ResourceManager (we_own_resource in heartbeat 3.0.6), verbatim: the command's
 # stdout is all it looks at.
 WE_OWN_RESOURCE = r"""
 case `cat "$1"` in
@@ -58,7 +58,7 @@ def world() -> World:
         ("running\n", OWNED),
         ("not running\n", NOT_OWNED),
         ("", NOT_OWNED),
-        ("not-running\n", OWNED),  # the trap anchors.md warns about
+        ("not-running\n", OWNED),  # the trap: it contains "running"
         ("BROKEN\n", OWNED),
     ],
 )

@@ -1,4 +1,4 @@
-"""The binding rule of DESIGN §1, as a table."""
+"""The binding rule (docs/how-it-works.md), as a table."""
 
 from __future__ import annotations
 

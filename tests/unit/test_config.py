@@ -17,7 +17,7 @@ from eipha.errors import ConfigError, NotConfigured
 A1 = "eipalloc-0123456789abcdef0"
 A2 = "eipalloc-0fedcba9876543210"
 
-# DESIGN §2 with the §7 monitor section.
+# the configuration reference's example, with the monitor section.
 FULL = f"""\
 region: eu-west-1            # optional; default: IMDS placement/region
 node_name: lb-a

@@ -1,4 +1,4 @@
-"""Every error class maps to the documented exit code, in each dialect (DESIGN §3)."""
+"""Every error class maps to the documented exit code, in each dialect."""
 
 from __future__ import annotations
 

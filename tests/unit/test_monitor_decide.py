@@ -1,4 +1,4 @@
-"""The peer monitor's decision core (DESIGN §7), table-tested with explicit ``now`` values,
+"""The peer monitor's decision core (docs/monitor.md), table-tested with explicit ``now`` values,
 then two simulated nodes deciding against each other's claims over time."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Heartbeat datagrams (DESIGN §7): what is accepted, every reason for refusing the rest,
+"""Heartbeat datagrams (docs/monitor.md): what is accepted, every reason for refusing the rest,
 a fuzz run that nothing escapes, and the key file's checks."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""eipha's own peer monitor (DESIGN §7), for users without Heartbeat or keepalived.
+"""eipha's own peer monitor (docs/monitor.md), for users without Heartbeat or keepalived.
 
 :mod:`eipha.monitor.protocol` signs, encodes and checks the heartbeat datagrams;
 :mod:`eipha.monitor.decide` is the pure decision core: a view of the pair in, the EIPs this

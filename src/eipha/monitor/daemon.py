@@ -1,4 +1,4 @@
-"""``eipha monitor``: the peer monitor daemon (DESIGN §7).
+"""``eipha monitor``: the peer monitor daemon (docs/monitor.md).
 
 A loop of short cycles (at most 0.1 s each). In every cycle it reads the heartbeats that
 arrived, sends its own when due, and asks the pure core (:func:`eipha.monitor.decide.decide`)

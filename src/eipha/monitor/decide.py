@@ -1,4 +1,4 @@
-"""The peer monitor's decision core (DESIGN §7): a pure function of the view and ``now``.
+"""The peer monitor's decision core (docs/monitor.md): a pure function of the view and ``now``.
 
 No I/O and no clock reads. :func:`decide` returns the EIPs this node should claim (the daemon
 runs ``start`` for them; an EIP left out is simply not claimed: eipha never disassociates on

@@ -1,4 +1,4 @@
-"""The peer monitor's own probes (DESIGN §7): the local health check and the quorum target.
+"""The peer monitor's own probes (docs/monitor.md): the local health check and the quorum target.
 
 :class:`Health` runs ``monitor.health_check`` every ``interval`` seconds in a daemon thread
 and turns its results into one flag with fall/rise hysteresis. :class:`Quorum` probes the

@@ -1,4 +1,4 @@
-"""Authenticated heartbeat datagrams between peer monitors (DESIGN §7).
+"""Authenticated heartbeat datagrams between peer monitors (docs/monitor.md).
 
 Wire format, one UDP datagram of at most :data:`MAX_DATAGRAM` (1024) bytes::
 

@@ -3,11 +3,11 @@
 Why. moto 5.2.x models an Elastic IP association as (EIP → instance/ENI) only. It ignores
 ``PrivateIpAddress`` on AssociateAddress, reports the ENI's primary IP as every EIP's
 ``PrivateIpAddress``, accepts a private IP that is not on the ENI, and keeps a single
-``public_ip`` per ENI, so two EIPs on one ENI are not modelled (see the "moto findings" in
-``reference/anchors.md`` §E). eipha's whole point is "move EIP web-b onto lb-a's *secondary*
+``public_ip`` per ENI, so two EIPs on one ENI are not modelled (moto 5.2's EIP model, read
+from its source). eipha's whole point is "move EIP web-b onto lb-a's *secondary*
 IP without kicking web-a off lb-a's primary", so the simulated region must model what real EC2
-does (``reference/anchors.md`` §D3): each private IPv4 address carries at most one EIP and each
-EIP sits on at most one private IP.
+does (the EC2 API reference for AssociateAddress): each private IPv4 address carries at most
+one EIP and each EIP sits on at most one private IP.
 
 What :func:`install` changes (process-wide, in the process that runs the moto server or the
 ``mock_aws`` decorator; idempotent; refuses anything but moto 5.2.x):

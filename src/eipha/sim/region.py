@@ -10,7 +10,7 @@ Between the socket and moto sits a small WSGI middleware that
 * answers the next matching requests with an EC2-style XML error instead of reaching moto
   (:meth:`SimulatedRegion.inject`).
 
-:func:`build_pair` builds the two-node world of DESIGN.md §1 over the API, and
+:func:`build_pair` builds the two-node world of the README's picture over the API, and
 :func:`ec2_client` makes a boto3 client for the region with fake credentials and no proxies.
 
 moto keeps its state in process-global backends: every :class:`SimulatedRegion` (and every
@@ -482,7 +482,7 @@ def _name_tag(resource_type: str, name: str) -> list[dict[str, Any]]:
 
 
 def build_pair(region: SimulatedRegion, *, eips: int = 2) -> World:
-    """Build DESIGN.md §1's world in a fresh (or just reset) region, over the API.
+    """Build the README's two-node world in a fresh (or just reset) region, over the API.
 
     VPC 10.0.0.0/16, subnet 10.0.0.0/24 in ``<region>a``; instances ``lb-a`` and ``lb-b``,
     each with a device-0 ENI: 10.0.0.11 (primary) + 10.0.0.12 and 10.0.0.21 + 10.0.0.22.

@@ -1,10 +1,11 @@
 """``eipha drill --simulate``: the whole failover story in a simulated region on loopback.
 
 No AWS account, no root, no network beyond 127.0.0.1. In this process: a simulated EC2 region
-(moto with eipha's private-IP extension), the two-node world of DESIGN §1, one IMDSv2 double
-per node, one tiny web server per node standing in for HAProxy, and a "router" that plays the
-internet: a request for an EIP goes to whichever node EC2 says holds it. Each node runs
-eipha's own start/status code (the code behind the CLI) against its own metadata. The story:
+(moto with eipha's private-IP extension), the two-node world of the README's picture, one
+IMDSv2 double per node, one tiny web server per node standing in for HAProxy, and a "router"
+that plays the internet: a request for an EIP goes to whichever node EC2 says holds it. Each
+node runs eipha's own start/status code (the code behind the CLI) against its own metadata.
+The story:
 
     both healthy -> lb-b fails -> lb-a takes web-b onto its secondary IP
     -> lb-b returns -> web-b goes home
