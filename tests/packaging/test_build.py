@@ -167,3 +167,16 @@ def test_the_installed_heartbeat_shim_reaches_the_venvs_eipha(venv: Path, tmp_pa
     )
     assert result.returncode == 2
     assert result.stderr.startswith("eipha: error: heartbeat: cannot use 'bogus'")
+
+
+def test_a_missing_extra_is_exit_5_naming_the_pip_command(venv: Path):
+    """The plain wheel has no simulate extra: the simulation says what to install."""
+    result = subprocess.run(
+        [str(venv / "bin/eipha"), "drill", "--simulate"], capture_output=True, text=True
+    )
+    assert result.returncode == 5
+    assert result.stdout == ""
+    assert result.stderr == (
+        "eipha: error: eipha drill --simulate needs the 'simulate' extra, which is not "
+        "installed (no module moto, flask, flask_cors, werkzeug) (pip install 'eipha[simulate]')\n"
+    )
