@@ -135,11 +135,12 @@ def converge(
     links: Mapping[str, Sequence[str]] | None = None,
     args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
+    playbook: str = "site.yml",
 ) -> Converge:
-    """``ansible-playbook site.yml`` with the staging variables (plus ``extra``, then the
-    command-line ``args``) and ``env``, in a new network namespace with ``links`` (default:
-    :func:`nitro_links` of the inventory), or as ``wrap(cmd, environment)`` builds it (e.g.
-    inside a lab node)."""
+    """``ansible-playbook site.yml`` (or ``playbook``) with the staging variables (plus
+    ``extra``, then the command-line ``args``) and ``env``, in a new network namespace with
+    ``links`` (default: :func:`nitro_links` of the inventory), or as ``wrap(cmd,
+    environment)`` builds it (e.g. inside a lab node)."""
     root.mkdir(parents=True, exist_ok=True)
     variables = {**staging_vars(root, manager), **(extra or {})}
     varfile = root / f"vars-{manager}.json"
@@ -153,7 +154,7 @@ def converge(
         "ANSIBLE_FORCE_COLOR": "0",
     }
     cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), "-e", f"@{varfile}"]
-    cmd += [*args, *(["--limit", limit] if limit else []), str(ANSIBLE / "site.yml")]
+    cmd += [*args, *(["--limit", limit] if limit else []), str(ANSIBLE / playbook)]
     if wrap is None:
         env = {
             **os.environ,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+import pytest
 import yaml
 
 from tests.ansible.staging import ANSIBLE, BIN
@@ -41,8 +42,9 @@ def test_ansible_lint_production_profile_clean():
     assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
 
 
-def test_playbook_syntax_check():
-    result = run("ansible-playbook", "-i", "inventory.example.yml", "--syntax-check", "site.yml")
+@pytest.mark.parametrize("playbook", ["site.yml", "iam-policy.yml"])
+def test_playbook_syntax_check(playbook: str):
+    result = run("ansible-playbook", "-i", "inventory.example.yml", "--syntax-check", playbook)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
