@@ -14,8 +14,8 @@ step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - started))"; }
 # nsenter), systemd (systemd-analyze verify for the shipped units), shellcheck (shell
 # scripts), heartbeat, keepalived and nftables (the namespace lab), resource-agents
 # (ocf-tester and the OCF DTD) with libxml2-utils (xmllint), haproxy (the Ansible tier's
-# `haproxy -c`).
-debs="iproute2 util-linux systemd shellcheck heartbeat keepalived nftables resource-agents libxml2-utils haproxy"
+# `haproxy -c`), groff-base (the docs tier renders the manual page as man does).
+debs="iproute2 util-linux systemd shellcheck heartbeat keepalived nftables resource-agents libxml2-utils haproxy groff-base"
 missing=""
 for pkg in $debs; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
@@ -56,9 +56,10 @@ python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "
 python -m pip wheel --quiet --disable-pip-version-check -c requirements/constraints.txt \
     -r build/runtime-requirements.txt -w build/wheelhouse
 
-step "generated files (reduced botocore data, the OCF agent) are up to date"
+step "generated files (reduced botocore data, the OCF agent, the manual page) are up to date"
 python tools/gen_ec2_model.py --check
 python tools/gen_ocf_agent.py --check
+python tools/gen_man.py --check
 
 step "ruff"
 ruff check .
@@ -85,6 +86,9 @@ pytest tests/integration "$@"
 
 step "reliability tests (faults between eipha and EC2/IMDS, concurrency, SIGKILL, hostile input, secrets)"
 pytest tests/reliability "$@"
+
+step "docs (every example in README.md and docs/ checked by the real tools)"
+pytest tests/docs "$@"
 
 step "Ansible (yamllint, ansible-lint, syntax; as root: converges into a staging root, checked by the real tools)"
 pytest tests/ansible "$@"
