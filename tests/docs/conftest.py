@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
+
 from tests.integration.test_sandbox import free_base
 
 VENV_BIN = Path(sys.executable).parent

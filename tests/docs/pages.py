@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from tests.docs import markdown as md
 
 DEFAULT = "/etc/eipha/eipha.yaml"

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+
 from tests.docs.markdown import REPO
 from tests.docs.shell import Command
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import click
 import pytest
+
 from tests.docs import markdown as md
 from tests.docs import shell
 from tests.docs.compare import matches

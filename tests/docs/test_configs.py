@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.docs import markdown as md
 from tests.docs.pages import merge, whole_config
 

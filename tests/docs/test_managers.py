@@ -24,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from tests.docs import markdown as md
 from tests.docs.pages import whole_config
 

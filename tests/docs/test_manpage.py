@@ -14,9 +14,9 @@ import subprocess
 
 import click
 import pytest
-from tests.docs.markdown import REPO
 
 from eipha.cli import cli
+from tests.docs.markdown import REPO
 
 PAGE = REPO / "docs" / "eipha.1"
 

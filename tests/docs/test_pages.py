@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from tests.docs import markdown as md
 
 REL = [str(p.relative_to(md.REPO)) for p in md.PAGES]

@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.docs import markdown as md
 from tests.docs import shell
 from tests.docs.compare import ELISION, matches
