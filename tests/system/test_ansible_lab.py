@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.ansible.staging import converge
-from tests.system.lab import API, API_PORT, Lab, wait_for
+from tests.system.lab import API, API_PORT, Lab, Node, wait_for
 from tests.system.managers import Watch, start_heartbeat, start_keepalived
 
 HOME_A, HOME_B = ("lb-a", "10.0.0.11"), ("lb-b", "10.0.0.21")
@@ -102,6 +103,10 @@ def deploy(lab: Lab, manager: str) -> None:
         assert result.recap[node.name]["failed"] == 0
 
 
+def runs(node: Node, comm: str) -> bool:
+    return node.pids(comm) != []
+
+
 def test_heartbeat_with_role_rendered_configs(lab: Lab):
     deploy(lab, "heartbeat")
     a = lab.nodes["lb-a"]
@@ -114,7 +119,7 @@ def test_heartbeat_with_role_rendered_configs(lab: Lab):
     lab.wait_where("web-a", HOME_A, 40)
     lab.wait_where("web-b", HOME_B, 40)
     for node in lab.nodes.values():
-        wait_for(f"ipfail on {node.name}", lambda n=node: n.pids("ipfail") != [], 20)
+        wait_for(f"ipfail on {node.name}", partial(runs, node, "ipfail"), 20)
     with Watch(lab) as watch:
         lab.nodes["lb-b"].kill("heartbeat")
         lab.wait_where("web-b", B_ON_A, 30)
