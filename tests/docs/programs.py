@@ -46,7 +46,7 @@ UNITS_DIR = REPO / "src" / "eipha" / "resource_agents" / "systemd"
 OTHER_UNITS = {"heartbeat", "keepalived", "haproxy", "pcsd", "corosync", "pacemaker"}
 PLAIN = {
     "apt-get", "cat", "cd", "chmod", "cp", "curl", "echo", "export", "head",
-    "hostnamectl", "install", "ip", "journalctl", "ln", "man", "mandb", "openssl", "pgrep",
+    "hostnamectl", "ip", "journalctl", "ln", "man", "mandb", "openssl", "pgrep",
     "pipx", "scp", "ansible-vault", "keepalived",
 }  # fmt: skip
 
@@ -283,7 +283,12 @@ def check_systemctl(command: Command, page: Page) -> list[str]:
     unknown = [
         u for u in units if u not in shipped and u.removesuffix(".service") not in OTHER_UNITS
     ]
-    return [f"systemctl: {u} is neither a shipped unit nor a manager's" for u in unknown]
+    problems = [f"systemctl: {u} is neither a shipped unit nor a manager's" for u in unknown]
+    for unit in units:  # a timer alone would leave the boot-time run out
+        service = unit.replace(".timer", ".service")
+        if words[0] == "enable" and unit.endswith(".timer") and service not in units:
+            problems.append(f"systemctl enable {unit} without {service}, its boot-time run")
+    return problems
 
 
 @cache
@@ -335,6 +340,23 @@ def check_bash(command: Command, page: Page) -> list[str]:
     return [f"{s}: no such script" for s in scripts if not (REPO / s).is_file()]
 
 
+def check_install(command: Command, page: Page) -> list[str]:
+    """``install [-D] [-m MODE] [-o U -g G] SOURCE… DEST``: a source named relative to the
+    checkout must be in it (the shims moved into the package; install-agents puts them)."""
+    words = command.words[1:]
+    operands = [
+        w
+        for i, w in enumerate(words)
+        if not w.startswith("-") and words[i - 1 : i] not in (["-m"], ["-o"], ["-g"])
+    ]
+    sources = operands[:-1]
+    return [
+        f"install {s}: no such file in the checkout"
+        for s in sources
+        if not s.startswith("/") and not (REPO / s).is_file()
+    ]
+
+
 def check_pytest(command: Command, page: Page) -> list[str]:
     paths = [w for w in command.words[1:] if not w.startswith("-")]
     return [f"{p}: no such test path" for p in paths if not (REPO / p).exists()]
@@ -352,4 +374,5 @@ CHECKERS: dict[str, Callable[[Command, Page], list[str]]] = {
     "ansible-playbook": check_ansible_playbook,
     "bash": check_bash,
     "pytest": check_pytest,
+    "install": check_install,
 }
