@@ -27,14 +27,12 @@ production code.
 from __future__ import annotations
 
 import secrets
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Any, cast
+from typing import cast
 
 from eipha.clock import Clock
 from eipha.sim import serving
@@ -315,21 +313,12 @@ def _ttl(value: str | None) -> int | None:
     return ttl if 1 <= ttl <= MAX_TTL else None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(serving.HTTPServer):
     def __init__(
         self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], double: ImdsDouble
     ) -> None:
         self.double = double
         super().__init__(address, handler)
-
-    def handle_error(
-        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
-    ) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # the client hung up (it timed out): expected, stay quiet
-        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

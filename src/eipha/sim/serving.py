@@ -3,10 +3,28 @@ drill's web target): served from a daemon thread, then shut down, closed and joi
 
 from __future__ import annotations
 
+import socket
 import socketserver
+import sys
 import threading
+from http.server import ThreadingHTTPServer
+from typing import Any
 
 POLL = 0.05  # how often serve_forever looks for shutdown: stopping takes at most this long
+
+
+class HTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server that does not print a traceback when a client hangs up
+    (a probe that timed out, a reader gone): expected here, and stderr is the user's."""
+
+    daemon_threads = True
+
+    def handle_error(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 def serve_in_thread(server: socketserver.BaseServer, name: str) -> threading.Thread:

@@ -99,8 +99,7 @@ class _Quiet(BaseHTTPRequestHandler):
 
 
 def serve(handler: type[BaseHTTPRequestHandler], port: int = 0) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
+    server = serving.HTTPServer(("127.0.0.1", port), handler)
     serving.serve_in_thread(server, "eipha-sim-http")
     return server
 
