@@ -17,7 +17,6 @@ from eipha.agents import ocf
 from eipha.exitcodes import Ocf
 from tests.unit.test_agents_common import A_PRIMARY, A_SECOND, WEB_A, WEB_B, World
 
-DOCS = Path(__file__).resolve().parents[2] / "README.md"
 DTD = Path("/usr/share/resource-agents/ra-api-1.dtd")
 NETWORK_ACTIONS = ("start", "stop", "monitor", "status")
 
@@ -103,15 +102,6 @@ def test_meta_data_is_valid_against_ra_api_1_dtd():
         timeout=30,
     )
     assert result.returncode == 0, result.stderr
-
-
-def test_docs_carry_exactly_the_generated_parameter_table():
-    table = ocf.parameters_markdown()
-    assert table.count("\n") == len(ocf.PARAMETERS) + 2
-    assert table in DOCS.read_text(), (
-        "README.md's parameter table is out of date; paste in "
-        "eipha.agents.ocf.parameters_markdown()"
-    )
 
 
 def test_markdown_escapes_pipes(monkeypatch):

@@ -70,7 +70,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         "Where the EIP goes on the node running the resource: primary, secondary (the lowest "
         "secondary private IP) or an IPv4 address of the node's ENI. Default: the config's "
         "binding rule (the primary IP on the EIP's home node, a spare secondary elsewhere). "
-        "Needed when eip is not in the config.",
+        "Needed when eip is not in the config; for an EIP in the config it may only restate "
+        "the rule (a contradiction is an error, exit 6).",
     ),
     Parameter(
         "config",
