@@ -3,7 +3,7 @@
 keepalived's generic ``notify`` script is run with its configured arguments followed by
 ``INSTANCE|GROUP NAME STATE PRIORITY``; they are read from the end, so users may put their
 own arguments first. ``notify_master_rx_lower_pri`` gets no extra arguments, so its line
-spells the event out: ``eipha-notify INSTANCE VI_WEB MASTER_RX_LOWER_PRI`` (the 3-word form,
+spells the event out: ``eipha-notify INSTANCE VI_A MASTER_RX_LOWER_PRI`` (the 3-word form,
 also accepted without a priority from any line).
 
 MASTER and MASTER_RX_LOWER_PRI start the EIPs of that instance or group

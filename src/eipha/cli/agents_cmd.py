@@ -59,7 +59,7 @@ def notify(ctx: click.Context, args: tuple[str, ...]) -> int:
     \b
     keepalived appends TYPE NAME STATE PRIORITY (TYPE: INSTANCE or GROUP);
     for notify_master_rx_lower_pri write them yourself:
-      eipha keepalived notify INSTANCE VI_WEB MASTER_RX_LOWER_PRI
+      eipha keepalived notify INSTANCE VI_A MASTER_RX_LOWER_PRI
     MASTER, MASTER_RX_LOWER_PRI: start the EIPs of keepalived.instances.NAME
     (every configured EIP when that mapping is empty; a NAME it does not list
     is an error). BACKUP, FAULT, STOP, DELETED: nothing (no API call).
