@@ -60,21 +60,21 @@ TARGETS = (  # (action, EC2 call that fails, how many of that call to let throug
     ("start", ASSOCIATE, 0),
     ("start", DESCRIBE, 1),  # the read-back
 )
-ATTEMPTS = 4  # README: "botocore standard mode (4 attempts, jittered backoff)"
+ATTEMPTS = 4  # docs/how-it-works.md: "botocore standard mode (4 attempts, jittered backoff)"
 # Transient: the retry budget (the last attempt succeeds); a timeout costs eipha's 5 s read
 # timeout per attempt, so slow and blackhole fail once (three would take 15 s a case).
 TRANSIENT_FAULTS = {
     fault: 1 if fault in ("slow", "blackhole") else ATTEMPTS - 1 for fault in FAULTS
 }
-TRANSIENT_TIMEOUT = 20.0  # README's default deadline
+TRANSIENT_TIMEOUT = 20.0  # the default deadline (docs/configuration.md)
 # Persistent: room for a retry or two; a hung call gets a deadline well inside botocore's 5 s
 # read timeout, so only eipha's own cut-off can keep it within deadline + 2 s.
 PERSISTENT_TIMEOUT = {fault: 2.5 if fault in ("slow", "blackhole") else 4.0 for fault in FAULTS}
-OVERRUN = 2.0  # README: an action never runs more than 2 s past its deadline
+OVERRUN = 2.0  # docs: an action never runs more than 2 s past its deadline
 STARTUP = 3.0  # exec to the deadline clock (interpreter, imports, config) on a busy 2-core box
 WORLDS = 7
 STARTING = 2  # processes starting up at once: one per core
-EXIT_FAILED = {"start": 1, "stop": 1, "status": 4}  # README "Exit codes"; status: unknown
+EXIT_FAILED = {"start": 1, "stop": 1, "status": 4}  # docs/exit-codes.md; status: unknown
 
 
 @dataclass(frozen=True)

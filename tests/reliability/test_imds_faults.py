@@ -39,7 +39,7 @@ LOCAL_IPV4S = f"{MACS}{MAC}/local-ipv4s"
 MUTATIONS = {"AssociateAddress", "DisassociateAddress"}
 NAMES_IMDS = re.compile(r"\bIMDS|instance metadata")
 LAB_TIMEOUT = 10.0  # the Lab config's `timeout`
-GRACE = 2.0  # README: an action never runs more than 2 s past its deadline
+GRACE = 2.0  # docs: an action never runs more than 2 s past its deadline
 
 # Three actions on lb-a, each with work to do while web-a is home on lb-a and web-b home on
 # lb-b: take web-b over (onto lb-a's secondary IP), take web-a out of service, ask for web-a.

@@ -487,7 +487,7 @@ def test_key_files_open_to_group_or_others_are_refused(bare: Harness):
         )
     )
     for key, result in zip(keys, results, strict=True):
-        assert result.code == 4, result.err  # insufficient privilege (README, Exit codes)
+        assert result.code == 4, result.err  # insufficient privilege (docs/exit-codes.md)
         assert result.err.count("\n") == 1, result.err  # one line
         assert result.err.startswith(f"eipha: error: monitor key file {key} is open to group")
         assert f"chmod 600 {key}" in result.err
