@@ -73,19 +73,30 @@ def eipha_path(command: shell.Command) -> list[str] | None:
         return None
 
 
+# what ansible/iam-policy.yml writes (relative to ansible/): `eipha iam-policy` of the pair's
+# config, rendered from the inventory on the controller (tests/ansible/test_readme.py runs the
+# playbook itself and checks the file against the inventory)
+IAM_PLAYBOOK, IAM_POLICY_FILE = "iam-policy.yml", "credentials/eipha-iam-policy.json"
+
+
 def effects(command: shell.Command, layout: Layout) -> None:
     """What a command leaves for the next ones: a here-document's file, an offline eipha
-    command's output file."""
+    command's output file, the policy file of ansible/iam-policy.yml."""
     if command.heredoc is not None and command.stdout:
         layout.write(command.stdout, command.heredoc)
     elif command.stdout and not command.stdout.startswith("/") and eipha_path(command) in OFFLINE:
-        words = [EIPHA, *(layout.word(w) for w in command.words[1:])]
-        env = shell_env(EIPHA_CONFIG=str(layout.files[DEFAULT]))
-        result = subprocess.run(
-            words, cwd=layout.cwd, env=env, capture_output=True, text=True, check=False
-        )
-        assert result.returncode == 0, f"{command.line}: {result.stderr}"
-        layout.write(command.stdout, result.stdout)
+        layout.write(command.stdout, offline_eipha(command.words[1:], layout, command.line))
+    elif command.program == "ansible-playbook" and IAM_PLAYBOOK in command.words:
+        layout.write(IAM_POLICY_FILE, offline_eipha(["iam-policy"], layout, command.line))
+
+
+def offline_eipha(args: list[str], layout: Layout, line: str) -> str:
+    """The output of an offline eipha command run with the page's config."""
+    words = [EIPHA, *(layout.word(w) for w in args)]
+    env = shell_env(EIPHA_CONFIG=str(layout.files[DEFAULT]))
+    result = subprocess.run(words, cwd=layout.cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{line}: {result.stderr}"
+    return result.stdout
 
 
 @pytest.mark.parametrize("page", md.PAGES, ids=REL)
