@@ -69,7 +69,7 @@ step "shellcheck"
 shellcheck scripts/*.sh .ci/run \
     src/eipha/resource_agents/heartbeat/eipha src/eipha/resource_agents/ocf/eipha \
     src/eipha/resource_agents/keepalived/eipha-notify \
-    ansible/roles/keepalived/files/keepalived-config-test
+    ansible/roles/keepalived/files/keepalived-config-test tests/ansible/bin/systemctl
 
 step "mypy --strict"
 mypy

@@ -180,3 +180,11 @@ def test_a_missing_extra_is_exit_5_naming_the_pip_command(venv: Path):
         "eipha: error: eipha drill --simulate needs the 'simulate' extra, which is not "
         "installed (no module moto, flask, flask_cors, werkzeug) (pip install 'eipha[simulate]')\n"
     )
+
+
+def test_the_sdist_carries_the_docs_and_the_manual_page(dist: Path):
+    with tarfile.open(one(dist, "eipha-*.tar.gz")) as archive:
+        names = {n.split("/", 1)[1] for n in archive.getnames() if "/" in n}
+    docs = {str(p.relative_to(REPO)) for p in (REPO / "docs").iterdir() if p.is_file()}
+    assert "docs/eipha.1" in docs
+    assert docs <= names
