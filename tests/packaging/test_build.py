@@ -20,18 +20,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_install_agents import EXPECTED as INSTALLED
+
 REPO = Path(__file__).resolve().parents[2]
 WHEELHOUSE = REPO / "build" / "wheelhouse"
 SHIPPED = REPO / "src" / "eipha" / "resource_agents"
 AGENT_FILES = sorted(str(p.relative_to(SHIPPED)) for p in SHIPPED.rglob("*") if p.is_file())
-INSTALLED = {
-    "etc/ha.d/resource.d/eipha": 0o755,
-    "etc/keepalived/eipha-notify": 0o755,
-    "usr/lib/ocf/resource.d/eipha/eipha": 0o755,
-    "etc/systemd/system/eipha-secondary-ips.service": 0o644,
-    "etc/systemd/system/eipha-secondary-ips.timer": 0o644,
-    "etc/systemd/system/eipha-monitor.service": 0o644,
-}
 # pip with no index and no configuration but the wheelhouse: nothing leaves this machine
 OFFLINE_PIP = {
     "PIP_NO_INDEX": "1",

@@ -42,12 +42,13 @@ def read(where: Path | None = None) -> dict[str, Any] | None:
         snapshot: dict[str, Any] = json.loads((where or path()).read_text())
     except (OSError, ValueError):
         return None
-    alive = _alive(int(snapshot.get("pid", 0)))
+    running = alive(int(snapshot.get("pid", 0)))
     fresh = time.time() - float(snapshot.get("updated", 0)) < STALE
-    return snapshot if alive and fresh else None
+    return snapshot if running and fresh else None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Is process ``pid`` running (ours or another user's)?"""
     if pid <= 0:
         return False
     try:

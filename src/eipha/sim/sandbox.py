@@ -169,7 +169,7 @@ def disarm_lines(node: str) -> str:
 def read_state(layout: Layout) -> dict[str, Any] | None:
     """The state of the sandbox running in ``layout.directory``, or None when none runs
     there (no state file, or one left by a sandbox that is gone)."""
-    from eipha.monitor.state import _alive as alive
+    from eipha.monitor.state import alive
 
     try:
         state: dict[str, Any] = json.loads(layout.state.read_text())
