@@ -4,6 +4,7 @@ reach 169.254.169.254 or a real AWS endpoint."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +55,13 @@ def run_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private run directory (locks) for one test."""
     monkeypatch.setenv("EIPHA_RUN_DIR", str(tmp_path / "run"))
     return tmp_path / "run"
+
+
+@pytest.fixture
+def root_only(request: pytest.FixtureRequest) -> None:
+    """Skip a test that needs root (network namespaces, root-owned files, another user)
+    when not root; under CI, which runs as root, that is a failure instead."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"{request.node.nodeid} needs root, and CI runs as root")
+        pytest.skip("needs root (network namespaces, root-owned files, another user)")

@@ -32,6 +32,8 @@ INVENTORY = ANSIBLE / "inventory.example.yml"
 HOSTS = ("lb-a", "lb-b")
 # the interface a Nitro instance has, which the staging namespace gives every node's address
 NITRO = "ens5"
+# keepalived -t's one expected warning for an eipha instance, which has no virtual_ipaddress
+NO_VIP = re.compile(r"^\([^ )]+\) No VIP specified; at least one is sensible$")
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 

@@ -12,12 +12,20 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.ansible.staging import BIN, EIPHA_BIN, HOSTS, INVENTORY, Converge, converge, isolated
+from tests.ansible.staging import (
+    BIN,
+    EIPHA_BIN,
+    HOSTS,
+    INVENTORY,
+    NO_VIP,
+    Converge,
+    converge,
+    isolated,
+)
 
 pytestmark = pytest.mark.usefixtures("root_only")
 MANAGERS = ("heartbeat", "keepalived", "monitor")
 DOUBLES = Path(__file__).with_name("bin")
-NO_VIP = re.compile(r"^\([^ )]+\) No VIP specified; at least one is sensible$")
 
 
 # the peer monitor's numbers as an operator types them on the command line: strings

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -25,19 +24,11 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.ansible.staging import NO_VIP
 from tests.docs import markdown as md
 from tests.docs.pages import whole_config
 
 EIPHA = str(Path(sys.executable).parent / "eipha")
-NO_VIP = re.compile(r"^\([^ )]+\) No VIP specified; at least one is sensible$")
-
-
-@pytest.fixture
-def root_only() -> None:
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("keepalived -t in a network namespace needs root, and CI runs as root")
-        pytest.skip("keepalived -t in a network namespace needs root")
 
 
 def keepalived_test(conf: str, stage: Path, interface: str | None, address: str) -> list[str]:

@@ -38,11 +38,3 @@ def lab(region: SimulatedRegion, tmp_path: Path) -> Iterator[Lab]:
     unassociated), an IMDSv2 double per node, and a way to run eipha as either."""
     with pair_lab(region, tmp_path) as built:
         yield built
-
-
-@pytest.fixture
-def root_only() -> None:
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("this reliability test needs root, and CI runs as root")
-        pytest.skip("needs root")
