@@ -14,7 +14,6 @@ Importing this module only defines things. Standard library and pyyaml only.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -471,6 +470,8 @@ def _not_one_of(value: str, known: Collection[str], what: str) -> str:
 
 
 def _unknown_key(path: str, key: str, allowed: Collection[str]) -> str:
+    import difflib  # only for an invalid config: not paid by every valid load
+
     close = difflib.get_close_matches(key, list(allowed), n=1) if len(key) < 100 else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{_join(path, key)}: unknown key {_show(key)}{hint}"

@@ -7,7 +7,6 @@ one DescribeAddresses (the only case where naming costs a call).
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 from collections.abc import Callable, Collection, Sequence
@@ -74,6 +73,8 @@ def _unknown(token: str, config: Config) -> NotConfigured:
 
 def _close(token: str, names: Collection[str]) -> list[str]:
     """The names like ``token`` (difflib's idea of close), best first, ties by name."""
+    import difflib  # only on the way to an error: not paid by every start and status
+
     if len(token) > 100:
         return []
     matches = difflib.get_close_matches(token, list(names), n=3)
