@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from eipha import failover, locking, targets
-from eipha.failover import Outcome, Target
+from eipha.failover import Outcome, Placement
 from eipha.model import Address, NodeIdentity
 from eipha.wiring import Runtime
 
@@ -72,7 +72,7 @@ def stop(rt: Runtime, eips: Sequence[str]) -> list[Outcome]:
 
 def status(
     rt: Runtime, eips: Sequence[str], private_ip: str | None = None, *, agree: bool = False
-) -> list[tuple[Target, bool, Address]]:
+) -> list[tuple[Placement, bool, Address]]:
     selectors, node = prepare(rt, eips)
     wanted = targets.targets(selectors, rt.config, node, private_ip, agree=agree)
     return failover.status(wanted, rt.ec2, rt.deadline)

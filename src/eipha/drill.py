@@ -19,9 +19,9 @@ from typing import Any
 from eipha import ec2, errors, failover, locking
 from eipha.binding import EipRule, private_ip_for
 from eipha.config import Config, EipSpec
-from eipha.failover import Outcome, Target
+from eipha.drill_probe import Gap, Prober, gap
+from eipha.failover import Outcome, Placement
 from eipha.model import Address, Binding
-from eipha.probe import Gap, Prober, gap
 from eipha.wiring import Runtime
 
 SETTLE = 3.0  # seconds of probing after a move without any failure before we call it done
@@ -215,7 +215,7 @@ class Drill:
             self._move(back, report.timeline, prober)
 
     def _move(self, leg: Leg, timeline: Timeline, prober: Prober | None) -> None:
-        def event(name: str, target: Target) -> None:
+        def event(name: str, target: Placement) -> None:
             now = time.monotonic()
             setattr(
                 leg,
@@ -230,7 +230,7 @@ class Drill:
             )
             timeline.add(leg.phase, name, now)
 
-        target = Target(self.spec.name, self.spec.allocation_id, leg.to)
+        target = Placement(self.spec.name, self.spec.allocation_id, leg.to)
         self.rt.deadline.restart()  # each move has the whole timeout, as a takeover would
         if leg.to is None:
             outcomes = failover.stop(

@@ -33,10 +33,10 @@ T = TypeVar("T")
 
 # Called as events(name, target) at the moments a drill times: "associate-sent",
 # "associate-returned", "visible", "disassociate-sent", "disassociate-returned".
-Events = Callable[[str, "Target"], None]
+Events = Callable[[str, "Placement"], None]
 
 
-def _no_events(name: str, target: Target) -> None:
+def _no_events(name: str, target: Placement) -> None:
     pass
 
 
@@ -56,7 +56,7 @@ class Ec2Port(Protocol):
 
 
 @dataclass(frozen=True)
-class Target:
+class Placement:
     """One EIP of this action: its label for people, its allocation id, and (for start and
     status) the binding it belongs on on this node."""
 
@@ -73,7 +73,7 @@ class Verb(Enum):
 
 @dataclass(frozen=True)
 class Step:
-    target: Target
+    target: Placement
     before: Address
     verb: Verb
     reason: str
@@ -81,7 +81,7 @@ class Step:
 
 @dataclass(frozen=True)
 class Outcome:
-    target: Target
+    target: Placement
     changed: bool
     message: str
     after: Address | None = None
@@ -91,7 +91,7 @@ class Outcome:
 # -- reading ---------------------------------------------------------------------------------
 
 
-def describe(ec2: Ec2Port, targets: Sequence[Target]) -> dict[str, Address]:
+def describe(ec2: Ec2Port, targets: Sequence[Placement]) -> dict[str, Address]:
     """One DescribeAddresses for every target, keyed by allocation id."""
     wanted = sorted({t.allocation_id for t in targets})
     found = {a.allocation_id: a for a in ec2.describe_addresses(allocation_ids=wanted)}
@@ -103,7 +103,7 @@ def describe(ec2: Ec2Port, targets: Sequence[Target]) -> dict[str, Address]:
     return found
 
 
-def is_running(target: Target, address: Address) -> bool:
+def is_running(target: Placement, address: Address) -> bool:
     """Is the EIP exactly on this node's binding for it?"""
     return target.binding is not None and address.associated and address.is_on(target.binding)
 
@@ -111,7 +111,7 @@ def is_running(target: Target, address: Address) -> bool:
 # -- planning (pure) -------------------------------------------------------------------------
 
 
-def plan_start(targets: Sequence[Target], addresses: Mapping[str, Address]) -> list[Step]:
+def plan_start(targets: Sequence[Placement], addresses: Mapping[str, Address]) -> list[Step]:
     steps = []
     for target in targets:
         before = addresses[target.allocation_id]
@@ -123,7 +123,7 @@ def plan_start(targets: Sequence[Target], addresses: Mapping[str, Address]) -> l
 
 
 def plan_stop(
-    targets: Sequence[Target], addresses: Mapping[str, Address], mine: Callable[[Address], bool]
+    targets: Sequence[Placement], addresses: Mapping[str, Address], mine: Callable[[Address], bool]
 ) -> list[Step]:
     steps = []
     for target in targets:
@@ -300,7 +300,7 @@ def _log_plan(steps: Sequence[Step]) -> None:
 
 
 def start(
-    targets: Sequence[Target],
+    targets: Sequence[Placement],
     ec2: Ec2Port,
     deadline: Deadline,
     sleep: Sleep = time.sleep,
@@ -317,7 +317,7 @@ def start(
 
 
 def stop(
-    targets: Sequence[Target],
+    targets: Sequence[Placement],
     ec2: Ec2Port,
     deadline: Deadline,
     mine: Callable[[Address], bool],
@@ -334,9 +334,9 @@ def stop(
 
 
 def status(
-    targets: Sequence[Target], ec2: Ec2Port, deadline: Deadline
-) -> list[tuple[Target, bool, Address]]:
-    def work() -> list[tuple[Target, bool, Address]]:
+    targets: Sequence[Placement], ec2: Ec2Port, deadline: Deadline
+) -> list[tuple[Placement, bool, Address]]:
+    def work() -> list[tuple[Placement, bool, Address]]:
         addresses = describe(ec2, targets)
         return [
             (t, is_running(t, addresses[t.allocation_id]), addresses[t.allocation_id])

@@ -121,7 +121,7 @@ def managed_by(
 
 
 @dataclass(frozen=True)
-class Target:
+class LocalEni:
     ifname: str
     iface: Interface
 
@@ -131,7 +131,7 @@ def discover(
     only: str | None,
     primary_ip_of: Callable[[str], str],
     sysfs: Path = SYSFS_NET,
-) -> tuple[list[Target], list[str]]:
+) -> tuple[list[LocalEni], list[str]]:
     """Every local interface whose MAC the metadata knows (or just ``only``), with its ENI.
     All IMDS reads happen here, before anything changes. Returns targets and notes."""
     device0 = imds.mac()
@@ -153,7 +153,7 @@ def discover(
             notes.append(f"the ENI with MAC {mac} has no local interface (yet); skipped")
             continue
         primary = None if mac == device0 else primary_ip_of(imds.interface_id(mac))
-        targets.append(Target(ifname, imds.interface(mac, primary)))
+        targets.append(LocalEni(ifname, imds.interface(mac, primary)))
     return targets, notes
 
 
@@ -198,7 +198,7 @@ class Result:
 
 
 def sync(
-    targets: Sequence[Target],
+    targets: Sequence[LocalEni],
     port: AddressPort,
     *,
     prune: bool,

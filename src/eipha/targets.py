@@ -1,4 +1,4 @@
-"""From what the user typed to :class:`~eipha.failover.Target`: names, ids, public IPs.
+"""From what the user typed to :class:`~eipha.failover.Placement`: names, ids, public IPs.
 
 An EIP may be named by its config name, its allocation id or its public IPv4 address.
 Allocation ids and config names need no API call; public IPs are resolved with
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from eipha.binding import EipRule, private_ip_for, private_ip_from_option
 from eipha.config import ALLOCATION_ID, ENV_VAR, Config, EipSpec, not_loaded
 from eipha.errors import NotConfigured, UsageError, region_hint
-from eipha.failover import Target
+from eipha.failover import Placement
 from eipha.model import Address, Binding, NodeIdentity
 
 
@@ -225,9 +225,9 @@ def targets(
     private_ip: str | None,
     *,
     agree: bool = False,
-) -> list[Target]:
+) -> list[Placement]:
     """Targets with bindings (``node`` given: start, status) or without (stop)."""
-    result: list[Target] = []
+    result: list[Placement] = []
     for s in selectors:
         assert s.allocation_id is not None, "resolve_public_ips first"
         binding = (
@@ -240,5 +240,5 @@ def targets(
                 "one private IP carries one EIP; name one of them at a time, or give each "
                 "its own private IP",
             )
-        result.append(Target(s.label, s.allocation_id, binding))
+        result.append(Placement(s.label, s.allocation_id, binding))
     return result

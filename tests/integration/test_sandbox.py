@@ -402,7 +402,7 @@ def test_without_the_simulate_extra_it_names_the_pip_command(tmp_path: Path):
     code = (
         "import sys\n"
         "sys.modules['moto'] = None  # as if the simulate extra were not installed\n"
-        "from eipha.entry import main\n"
+        "from eipha.program import main\n"
         f"sys.exit(main(['sandbox', '--dir', {str(tmp_path / 'sb')!r}]))\n"
     )
     result = subprocess.run(

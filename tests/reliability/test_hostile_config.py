@@ -7,7 +7,7 @@ usage; the error is one line on stderr, ``eipha: error: <what> (<why>)``, never 
 and nothing goes to the network. ``eipha config check`` is the one command that lists every
 problem: one error line, then one ``PATH: path: message`` line per problem.
 
-The generated cases run in-process, through the real entry point (``eipha.entry.main``) with
+The generated cases run in-process, through the real entry point (``eipha.program.main``) with
 stdout and stderr captured, because a process per case costs 0.2-0.4 s here; a Python audit
 hook records every socket connect, send or name lookup meanwhile, and a watchdog turns a
 case that blocks into a failure. A sample of cases also runs as real ``python -m eipha``
@@ -42,7 +42,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from eipha import config as eipha_config
-from eipha import entry, logsetup
+from eipha import logsetup, program
 from eipha.errors import ConfigError, NotConfigured
 
 SETTINGS = {
@@ -206,7 +206,7 @@ def run_in_process(argv: list[str], env: dict[str, str]) -> Result:
         NetworkWatch.arm()
         try:
             with watchdog(20):
-                code: Any = entry.main(argv)
+                code: Any = program.main(argv)
         except SystemExit as exc:  # the entry point returns codes; this would be a bug
             code = exc.code
         finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pytest
 
-from eipha import entry
+from eipha import program
 from eipha.cli import cli, main
 from eipha.cli.common import Group, options
 
@@ -148,7 +148,7 @@ def test_quiet_and_verbose_on_either_side(tmp_path: Path, capsys, args, shown):
     ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
 )
 def test_which_agent_calls_take_the_short_way_in(argv, plain):
-    assert entry.plain_agent_call(argv) is plain
+    assert program.plain_agent_call(argv) is plain
 
 
 def test_an_agent_call_through_click_reads_the_options_after_the_command(tmp_path, capsys):
@@ -160,6 +160,6 @@ def test_an_agent_call_through_click_reads_the_options_after_the_command(tmp_pat
         "keepalived:\n  instances: {VI_WEB: [web-a]}\n"
     )
     args = ["keepalived", "notify", "--config", str(config), "INSTANCE", "VI_A", "MASTER", "1"]
-    assert entry.main(args) == 1
+    assert program.main(args) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert f"VI_A is not in keepalived.instances of {config} (it lists VI_WEB; " in line

@@ -104,10 +104,10 @@ def test_usage_errors_are_one_line_exit_2(args, code, capsys):
     [["keepalived", "notify", "INSTANCE", "VI_1", "BACKUP", "100"], ["ocf", "meta-data"]],
 )
 def test_agent_calls_skip_click_and_boto(args):
-    """What cluster managers run most takes the short way in (eipha.entry)."""
+    """What cluster managers run most takes the short way in (eipha.program)."""
     code = (
         "import sys\n"
-        "from eipha.entry import main\n"
+        "from eipha.program import main\n"
         f"rc = main({args!r})\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('click', 'boto3', 'botocore'))\n"
@@ -120,7 +120,7 @@ def test_agent_calls_skip_click_and_boto(args):
 
 
 def test_agent_help_still_goes_through_click(capsys):
-    from eipha.entry import main as entry_main
+    from eipha.program import main as entry_main
 
     assert entry_main(["heartbeat", "--help"]) == 0
     assert "Heartbeat v1 resource script" in capsys.readouterr().out

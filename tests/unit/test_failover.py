@@ -8,7 +8,7 @@ import pytest
 
 from eipha import errors, failover
 from eipha.clock import Deadline
-from eipha.failover import Target, Verb
+from eipha.failover import Placement, Verb
 from eipha.model import Address, Binding
 from tests.fakes import FakeEc2
 
@@ -38,7 +38,7 @@ def test_plan_start_is_pure_and_exact():
     here = Address(WEB_A, "1.1.1.1", "eipassoc-1", A_PRIMARY.eni_id, A_PRIMARY.private_ip)
     on_primary = Address(WEB_B, "2.2.2.2", "eipassoc-2", A_PRIMARY.eni_id, A_PRIMARY.private_ip)
     steps = failover.plan_start(
-        [Target("web-a", WEB_A, A_PRIMARY), Target("web-b", WEB_B, A_SECOND)],
+        [Placement("web-a", WEB_A, A_PRIMARY), Placement("web-b", WEB_B, A_SECOND)],
         {WEB_A: here, WEB_B: on_primary},
     )
     # same ENI but the wrong private IP is not "already there"
@@ -46,7 +46,7 @@ def test_plan_start_is_pure_and_exact():
 
 
 def test_start_takeover_budget_is_three_calls(ec2):
-    [outcome] = failover.start([Target("web-b", WEB_B, A_SECOND)], ec2, deadline(), no_sleep)
+    [outcome] = failover.start([Placement("web-b", WEB_B, A_SECOND)], ec2, deadline(), no_sleep)
     assert outcome.error is None
     assert outcome.changed
     assert ec2.calls == ["DescribeAddresses", "AssociateAddress", "DescribeAddresses"]
@@ -56,7 +56,7 @@ def test_start_takeover_budget_is_three_calls(ec2):
 
 
 def test_start_when_already_there_makes_no_associate_call(ec2):
-    [outcome] = failover.start([Target("web-a", WEB_A, A_PRIMARY)], ec2, deadline(), no_sleep)
+    [outcome] = failover.start([Placement("web-a", WEB_A, A_PRIMARY)], ec2, deadline(), no_sleep)
     assert not outcome.changed
     assert outcome.error is None
     assert ec2.calls == ["DescribeAddresses"]
@@ -64,7 +64,7 @@ def test_start_when_already_there_makes_no_associate_call(ec2):
 
 def test_start_reads_back_until_visible(ec2):
     ec2.lag = 3
-    [outcome] = failover.start([Target("web-b", WEB_B, A_SECOND)], ec2, deadline(), no_sleep)
+    [outcome] = failover.start([Placement("web-b", WEB_B, A_SECOND)], ec2, deadline(), no_sleep)
     assert outcome.error is None
     assert ec2.calls.count("DescribeAddresses") == 1 + 4
 
@@ -74,7 +74,7 @@ def test_start_reports_a_racing_peer_and_does_not_fight(ec2):
         fake.put(allocation_id, Binding("eni-cccccccc", "10.0.0.31"))
 
     ec2.after_associate = peer_wins
-    [outcome] = failover.start([Target("web-b", WEB_B, A_SECOND)], ec2, deadline(), no_sleep)
+    [outcome] = failover.start([Placement("web-b", WEB_B, A_SECOND)], ec2, deadline(), no_sleep)
     assert isinstance(outcome.error, errors.RaceLost)
     assert "eni-cccccccc" in str(outcome.error)
     assert ec2.calls.count("AssociateAddress") == 1
@@ -82,15 +82,15 @@ def test_start_reports_a_racing_peer_and_does_not_fight(ec2):
 
 def test_start_read_back_respects_deadline(ec2):
     ec2.lag = 10**6
-    [outcome] = failover.start([Target("web-b", WEB_B, A_SECOND)], ec2, Deadline(0.3))
+    [outcome] = failover.start([Placement("web-b", WEB_B, A_SECOND)], ec2, Deadline(0.3))
     assert isinstance(outcome.error, errors.DeadlineExceeded)
 
 
 def test_start_several_eips_one_describe(ec2):
     ec2.add("eipalloc-0000000c", "203.0.113.30")
     wanted = [
-        Target("web-b", WEB_B, A_SECOND),
-        Target("web-c", "eipalloc-0000000c", Binding("eni-aaaaaaaa", "10.0.0.13")),
+        Placement("web-b", WEB_B, A_SECOND),
+        Placement("web-c", "eipalloc-0000000c", Binding("eni-aaaaaaaa", "10.0.0.13")),
     ]
     outcomes = failover.start(wanted, ec2, deadline(), no_sleep)
     assert all(o.error is None for o in outcomes)
@@ -100,13 +100,13 @@ def test_start_several_eips_one_describe(ec2):
 
 def test_start_unknown_allocation_is_not_configured(ec2):
     with pytest.raises(errors.NotConfigured):
-        failover.start([Target("x", "eipalloc-0000ffff", A_SECOND)], ec2, deadline(), no_sleep)
+        failover.start([Placement("x", "eipalloc-0000ffff", A_SECOND)], ec2, deadline(), no_sleep)
 
 
 def test_start_hung_call_is_cut_at_the_deadline(ec2):
     gate = threading.Event()
     ec2.after_associate = lambda fake, alloc: gate.wait(10)
-    [outcome] = failover.start([Target("web-b", WEB_B, A_SECOND)], ec2, Deadline(0.2), no_sleep)
+    [outcome] = failover.start([Placement("web-b", WEB_B, A_SECOND)], ec2, Deadline(0.2), no_sleep)
     gate.set()
     assert isinstance(outcome.error, errors.DeadlineExceeded)
 
@@ -117,7 +117,7 @@ def mine_a(address: Address) -> bool:
 
 def test_stop_here_disassociates_by_the_association_just_read(ec2):
     association = ec2.addresses[WEB_A].association_id
-    [outcome] = failover.stop([Target("web-a", WEB_A)], ec2, deadline(), mine_a)
+    [outcome] = failover.stop([Placement("web-a", WEB_A)], ec2, deadline(), mine_a)
     assert outcome.changed
     assert outcome.error is None
     assert ec2.calls == ["DescribeAddresses", "DisassociateAddress"]
@@ -128,7 +128,7 @@ def test_stop_here_disassociates_by_the_association_just_read(ec2):
 def test_stop_elsewhere_or_unassociated_makes_no_call(ec2):
     ec2.addresses[WEB_A] = Address(WEB_A, "203.0.113.10")
     outcomes = failover.stop(
-        [Target("web-a", WEB_A), Target("web-b", WEB_B)], ec2, deadline(), mine_a
+        [Placement("web-a", WEB_A), Placement("web-b", WEB_B)], ec2, deadline(), mine_a
     )
     assert [o.changed for o in outcomes] == [False, False]
     assert ec2.calls == ["DescribeAddresses"]
@@ -145,7 +145,7 @@ def test_stop_after_a_race_counts_as_success(ec2):
         return bool(original(association_id))
 
     ec2.disassociate_address = moved_meanwhile
-    [outcome] = failover.stop([Target("web-a", WEB_A)], ec2, deadline(), mine_a)
+    [outcome] = failover.stop([Placement("web-a", WEB_A)], ec2, deadline(), mine_a)
     assert outcome.error is None
     assert not outcome.changed
     assert ec2.addresses[WEB_A].network_interface_id == B_PRIMARY.eni_id
@@ -153,7 +153,9 @@ def test_stop_after_a_race_counts_as_success(ec2):
 
 def test_status_is_exact(ec2):
     answers = failover.status(
-        [Target("web-a", WEB_A, A_PRIMARY), Target("web-a2", WEB_A, A_SECOND)], ec2, deadline()
+        [Placement("web-a", WEB_A, A_PRIMARY), Placement("web-a2", WEB_A, A_SECOND)],
+        ec2,
+        deadline(),
     )
     assert [running for _, running, _ in answers] == [True, False]
     assert ec2.calls == ["DescribeAddresses"]
@@ -161,6 +163,6 @@ def test_status_is_exact(ec2):
 
 def test_aws_error_propagates_typed(ec2):
     ec2.fail["AssociateAddress"] = errors.AwsError("AssociateAddress failed", code="InternalError")
-    [outcome] = failover.start([Target("web-b", WEB_B, A_SECOND)], ec2, deadline(), no_sleep)
+    [outcome] = failover.start([Placement("web-b", WEB_B, A_SECOND)], ec2, deadline(), no_sleep)
     assert isinstance(outcome.error, errors.AwsError)
     assert ec2.addresses[WEB_B].network_interface_id == B_PRIMARY.eni_id  # untouched, not lost

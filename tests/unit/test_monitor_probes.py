@@ -15,7 +15,7 @@ import pytest
 
 from eipha.config import HealthCheck
 from eipha.monitor import probes
-from eipha.monitor.probes import Health, Quorum, Target
+from eipha.monitor.probes import Health, Quorum, QuorumTarget
 from eipha.sim import serving
 
 
@@ -323,16 +323,16 @@ def test_quorum_holds_for_the_window_after_an_answer() -> None:
 
 
 def test_quorum_round_stops_at_the_first_answer() -> None:
-    asked: list[Target] = []
+    asked: list[QuorumTarget] = []
 
-    def probe(target: Target) -> tuple[bool, str]:
+    def probe(target: QuorumTarget) -> tuple[bool, str]:
         asked.append(target)
         return target.port == 443, "connected" if target.port == 443 else "no echo reply in 1 s"
 
     clock = FakeClock(50.0)
     q = quorum(["10.0.0.1", "10.0.0.2:443", "10.0.0.3"], clock, probe=probe)
     q.probe_once()
-    assert asked == [Target("10.0.0.1"), Target("10.0.0.2", 443)]
+    assert asked == [QuorumTarget("10.0.0.1"), QuorumTarget("10.0.0.2", 443)]
     assert q.ok
     assert q.detail == "10.0.0.2:443 answered 0.0 s ago"
 
@@ -383,15 +383,15 @@ def test_default_gateway_of_this_machine_is_an_address_or_none() -> None:
 def test_empty_quorum_probes_the_default_gateway(tmp_path: Path) -> None:
     route_file = tmp_path / "route"
     route_file.write_text(ROUTES + DEFAULT)
-    asked: list[Target] = []
+    asked: list[QuorumTarget] = []
 
-    def probe(target: Target) -> tuple[bool, str]:
+    def probe(target: QuorumTarget) -> tuple[bool, str]:
         asked.append(target)
         return True, "echo reply"
 
     q = quorum([], FakeClock(), probe=probe, route_file=route_file)
     q.probe_once()
-    assert asked == [Target("192.0.2.1")]
+    assert asked == [QuorumTarget("192.0.2.1")]
     assert q.ok
 
 
@@ -408,10 +408,10 @@ def test_empty_quorum_without_a_default_route_is_never_reached(tmp_path: Path) -
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("10.0.0.1", Target("10.0.0.1")), ("10.0.0.1:443", Target("10.0.0.1", 443))],
+    [("10.0.0.1", QuorumTarget("10.0.0.1")), ("10.0.0.1:443", QuorumTarget("10.0.0.1", 443))],
 )
-def test_target_parse(text: str, expected: Target) -> None:
-    assert Target.parse(text) == expected
+def test_target_parse(text: str, expected: QuorumTarget) -> None:
+    assert QuorumTarget.parse(text) == expected
     assert str(expected) == text
 
 
@@ -420,7 +420,7 @@ def test_target_parse(text: str, expected: Target) -> None:
 )
 def test_target_parse_rejects(text: str) -> None:
     with pytest.raises(ValueError, match=r"\S"):
-        Target.parse(text)
+        QuorumTarget.parse(text)
 
 
 # --------------------------------------------------------------------------- quorum: real probes

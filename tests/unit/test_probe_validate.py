@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from eipha.drill_probe import Sample, gap
 from eipha.exitcodes import Exit
 from eipha.model import Interface
-from eipha.probe import Sample, gap
 from eipha.validate import Check, Status, check_os, exit_code, nonlocal_bind_hint
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from eipha import actions, failover
 from eipha.config import Config
 from eipha.errors import EiphaError
-from eipha.failover import Outcome, Target
+from eipha.failover import Outcome, Placement
 from eipha.wiring import Runtime
 
 log = logging.getLogger("eipha")
@@ -97,7 +97,7 @@ def stop(make: Callable[[], Runtime], eips: Sequence[str]) -> EiphaError | None:
     return _still_here(rt, failed, error)
 
 
-def _still_here(rt: Runtime, failed: Sequence[Target], error: EiphaError) -> EiphaError | None:
+def _still_here(rt: Runtime, failed: Sequence[Placement], error: EiphaError) -> EiphaError | None:
     labels = _and([t.label for t in failed])
     try:
         here = actions.bounded(rt, "re-reading after a failed stop", lambda: holds(rt, failed))
@@ -112,7 +112,7 @@ def _still_here(rt: Runtime, failed: Sequence[Target], error: EiphaError) -> Eip
     return EiphaError(f"stop failed: {_and(here)} still on this node", str(error))
 
 
-def holds(rt: Runtime, wanted: Sequence[Target]) -> list[str]:
+def holds(rt: Runtime, wanted: Sequence[Placement]) -> list[str]:
     """The labels of the targets that are on one of this node's ENIs right now."""
     addresses = failover.describe(rt.ec2, wanted)
     node = rt.identity(all_enis=True)

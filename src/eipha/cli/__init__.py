@@ -15,7 +15,6 @@ import click
 
 from eipha import __version__, logsetup
 from eipha.cli import (
-    actions,
     agents_cmd,
     config_cmd,
     drill_cmd,
@@ -25,6 +24,7 @@ from eipha.cli import (
     sandbox_cmd,
     secondary_cmd,
     show,
+    start_stop_cmd,
     validate_cmd,
 )
 from eipha.cli.common import Group, Options, with_global_options
@@ -62,9 +62,9 @@ def cli(ctx: click.Context) -> None:
 with_global_options(cli, first=True)
 
 
-cli.add_command(actions.start)
-cli.add_command(actions.stop)
-cli.add_command(actions.status)
+cli.add_command(start_stop_cmd.start)
+cli.add_command(start_stop_cmd.stop)
+cli.add_command(start_stop_cmd.status)
 cli.add_command(show.show)
 cli.add_command(config_cmd.config)
 cli.add_command(drill_cmd.drill)

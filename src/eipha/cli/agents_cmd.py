@@ -19,10 +19,10 @@ RAW = {"ignore_unknown_options": True, "allow_interspersed_args": False}
 
 
 def _setup(ctx: click.Context) -> Setup:
-    from eipha.agents import entry
+    from eipha.agents import fast_path
 
     opts = options(ctx)
-    return entry.setup(opts.config_path, opts.region)
+    return fast_path.setup(opts.config_path, opts.region)
 
 
 @click.command(context_settings=RAW)

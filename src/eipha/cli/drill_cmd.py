@@ -71,7 +71,7 @@ def drill(
     if not eip or not to_node:
         raise UsageError("a drill needs an EIP and --to NODE", "or run eipha drill --simulate")
     from eipha import drill as drills
-    from eipha.probe import check_url
+    from eipha.drill_probe import check_url
 
     if probe:
         check_url(probe)

@@ -266,14 +266,14 @@ def _guarded(probe: Callable[[], Result]) -> Result:
 
 
 @dataclass(frozen=True)
-class Target:
+class QuorumTarget:
     """One quorum target: ``port`` None means ICMP echo, else TCP connect."""
 
     address: str
     port: int | None = None
 
     @classmethod
-    def parse(cls, text: str) -> Target:
+    def parse(cls, text: str) -> QuorumTarget:
         """``A.B.C.D`` or ``A.B.C.D:PORT``; ValueError otherwise (the config checked it)."""
         address, colon, port = text.partition(":")
         ipaddress.IPv4Address(address)  # ValueError on anything else
@@ -311,7 +311,7 @@ def _gateway_of(fields: list[str]) -> str | None:
     return socket.inet_ntoa(struct.pack("<I", gateway))  # the kernel prints it little-endian
 
 
-def probe_target(target: Target, timeout: float = PROBE_TIMEOUT) -> Result:
+def probe_target(target: QuorumTarget, timeout: float = PROBE_TIMEOUT) -> Result:
     """ICMP echo or TCP connect to ``target``; never raises."""
     if target.port is None:
         return icmp_echo(target.address, timeout)
@@ -414,11 +414,11 @@ class Quorum:
         interval: float,
         window: float,
         *,
-        probe: Callable[[Target], Result] = probe_target,
+        probe: Callable[[QuorumTarget], Result] = probe_target,
         clock: Clock = time.monotonic,
         route_file: Path = ROUTE_FILE,
     ) -> None:
-        self.targets = tuple(Target.parse(text) for text in targets)
+        self.targets = tuple(QuorumTarget.parse(text) for text in targets)
         self.interval, self.window = interval, window
         self._probe, self._clock, self._route_file = probe, clock, route_file
         self._lock = threading.Lock()
@@ -457,12 +457,12 @@ class Quorum:
                 level, word = (logging.WARNING, "lost") if was else (logging.INFO, "reached")
                 log.log(level, "quorum %s: %s", word, self.detail)
 
-    def current_targets(self) -> tuple[Target, ...]:
+    def current_targets(self) -> tuple[QuorumTarget, ...]:
         """The configured targets, or the default gateway now (none without a route)."""
         if self.targets:
             return self.targets
         gateway = default_gateway(self._route_file)
-        return (Target(gateway),) if gateway is not None else ()
+        return (QuorumTarget(gateway),) if gateway is not None else ()
 
     def probe_once(self) -> None:
         """One round: probe the targets in order until one answers, then :meth:`step`."""

@@ -38,7 +38,7 @@ import click
 from eipha import actions, errors
 from eipha.clock import Deadline
 from eipha.config import Config, EipSpec, NodeSpec
-from eipha.probe import Gap, Prober, gap
+from eipha.drill_probe import Gap, Prober, gap
 from eipha.sim import serving
 from eipha.sim.imds_double import ImdsDouble, node_metadata
 from eipha.sim.region import SimNode, SimulatedRegion, World, build_pair, ec2_client

@@ -9,20 +9,20 @@ import sys
 
 import pytest
 
-# eipha.agents.entry.main replaced by a stub that reports what exit_program set up
+# eipha.agents.fast_path.main replaced by a stub that reports what exit_program set up
 STUB = """
 import gc, logging, sys
 from eipha import logsetup
-from eipha.agents import entry
+from eipha.agents import fast_path
 
 def main(argv):
-    logsetup.configure(0)  # as entry.main does
+    logsetup.configure(0)  # as fast_path.main does
     print("gc on" if gc.isenabled() else "gc off")  # block-buffered into a pipe: no flush
     logging.getLogger("eipha").error("said on stderr")
     return int(sys.argv[1])
 
-entry.main = main
-entry.exit_program(sys.argv[2:])
+fast_path.main = main
+fast_path.exit_program(sys.argv[2:])
 """
 
 

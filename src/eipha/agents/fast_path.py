@@ -2,7 +2,7 @@
 
 Cluster managers run these on every failover (Pacemaker also on every monitor). They pass raw
 words that eipha does not parse as options, so click has nothing to do here but cost its
-import: skipping it saves about a tenth of a cold start. :func:`eipha.entry.main` hands these
+import: skipping it saves about a tenth of a cold start. :func:`eipha.program.main` hands these
 commands here unless global options or ``--help`` are given (those go through click, to the
 same functions, via :mod:`eipha.cli.agents_cmd`).
 
@@ -52,7 +52,7 @@ def echo(text: str) -> None:
 
 
 def run(argv: Sequence[str]) -> int:
-    """Run one agent call; :func:`eipha.entry.plain_agent_call` chose it."""
+    """Run one agent call; :func:`eipha.program.plain_agent_call` chose it."""
     name, args = argv[0], list(argv[1:])
     if name == "heartbeat":
         from eipha.agents import heartbeat

@@ -54,11 +54,11 @@ def plain_agent_call(argv: Sequence[str]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if plain_agent_call(args):
-        from eipha.agents import entry
+        from eipha.agents import fast_path
 
         if argv is None:  # the program itself: see exit_program
-            entry.exit_program(args)
-        return entry.main(args)
+            fast_path.exit_program(args)
+        return fast_path.main(args)
     from eipha.cli import main as cli_main
 
     return cli_main(args)
