@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from eipha.binding import EipRule
 from eipha.errors import ConfigError, NotConfigured
 
 DEFAULT_PATH = "/etc/eipha/eipha.yaml"
@@ -109,6 +110,10 @@ class Config:
     def eip_by_allocation(self, allocation_id: str) -> EipSpec | None:
         """The configured EIP with this allocation id, if any."""
         return next((e for e in self.eips.values() if e.allocation_id == allocation_id), None)
+
+    def eip_rules(self) -> dict[str, EipRule]:
+        """Each EIP's part that the binding rule reads, by EIP name."""
+        return {name: EipRule(e.home, dict(e.private_ips)) for name, e in self.eips.items()}
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
