@@ -20,6 +20,8 @@ Fault hooks (paths are relative to ``/latest/``; the token ``PUT`` is ``api/toke
 * ``silent_put``: the token ``PUT`` is held with no answer, as when the PUT response hop
   limit drops the reply before it reaches a container.
 
+The metadata tree comes from :mod:`eipha.sim.imds_metadata` (:func:`node_metadata`, importable
+from here); :mod:`eipha.sim.imds_file` serves a double from a JSON file in a network namespace.
 Used by the integration and reliability tests and by ``eipha drill --simulate``; never by
 production code.
 """
@@ -27,92 +29,56 @@ production code.
 from __future__ import annotations
 
 import secrets
+import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler
-from types import TracebackType
 from typing import cast
 
 from eipha.clock import Clock
 from eipha.sim import serving
+from eipha.sim.imds_metadata import MACS, InterfaceSpec, listing, node_metadata
+
+__all__ = [
+    "FORWARDED_HEADER",
+    "MACS",
+    "MAX_TTL",
+    "SILENT",
+    "TOKEN_HEADER",
+    "TOKEN_ITEM",
+    "TOKEN_PATH",
+    "TTL_HEADER",
+    "ImdsDouble",
+    "InterfaceSpec",
+    "listing",
+    "node_metadata",
+]
 
 TOKEN_PATH = "/latest/api/token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 FORWARDED_HEADER = "X-Forwarded-For"
 MAX_TTL = 21600
-MACS = "meta-data/network/interfaces/macs/"
 TOKEN_ITEM = TOKEN_PATH[len("/latest/") :]  # "api/token": the PUT's path in the fault hooks
 SILENT = 0  # as a fault: never answer (hold the connection); in the log: was not answered
 _HOLD_LIMIT = 30.0  # the longest a swallowed PUT keeps its connection open
 
-# (mac, eni_id, device_number, primary_ip, secondary_ips, subnet_cidr)
-InterfaceSpec = tuple[str, str, int, str, Sequence[str], str | None]
 Answer = tuple[int, str, dict[str, str]] | None
 
 
-def node_metadata(
-    instance_id: str, region: str, az: str, interfaces: Sequence[InterfaceSpec]
-) -> dict[str, str]:
-    """The standard metadata tree of one instance, keyed by path relative to ``/latest/``.
-
-    ``local-ipv4s`` lists the primary first, then the secondaries, as EC2 does.
-    """
-    device0 = [spec for spec in interfaces if spec[2] == 0]
-    if len(device0) != 1:
-        raise ValueError("exactly one interface must have device number 0")
-    data = {
-        "meta-data/instance-id": instance_id,
-        "meta-data/placement/region": region,
-        "meta-data/placement/availability-zone": az,
-        "meta-data/mac": device0[0][0].lower(),
-        "meta-data/local-ipv4": device0[0][3],
-    }
-    for spec in interfaces:
-        data.update(_interface_metadata(*spec))
-    return data
-
-
-def _interface_metadata(
-    mac: str,
-    eni_id: str,
-    device_number: int,
-    primary_ip: str,
-    secondary_ips: Sequence[str],
-    subnet_cidr: str | None,
-) -> dict[str, str]:
-    base = f"{MACS}{mac.lower()}/"
-    data = {
-        f"{base}mac": mac.lower(),
-        f"{base}interface-id": eni_id,
-        f"{base}device-number": str(device_number),
-        f"{base}local-ipv4s": "\n".join([primary_ip, *secondary_ips]),
-    }
-    if subnet_cidr is not None:
-        data[f"{base}subnet-ipv4-cidr-block"] = subnet_cidr
-    return data
-
-
-def listing(data: Mapping[str, str], directory: str) -> list[str] | None:
-    """The entries of ``directory`` (``""`` is the root), or None if nothing is under it."""
-    prefix = directory.rstrip("/") + "/" if directory.strip("/") else ""
-    entries: set[str] = set()
-    for key in data:
-        if key.startswith(prefix) and len(key) > len(prefix):
-            head, slash, _ = key[len(prefix) :].partition("/")
-            entries.add(head + slash)
-    return sorted(entries) or None
-
-
-class ImdsDouble:
+class ImdsDouble(serving.Served):
     """An IMDSv2 HTTP double on ``host`` (loopback), an ephemeral port unless ``port`` is given.
 
     Attributes that tests may change at any time: ``imdsv1_only``, ``refuse_status``,
     ``silent_put``, ``delay``, ``down``, ``token_uses``, ``not_found`` (paths relative to
     ``/latest/`` that answer 404) and ``path_status`` (path relative to ``/latest/`` → the
     status it always answers, :data:`SILENT` for none). See the module docstring.
+    Use as a context manager, or call :meth:`start` and (always) :meth:`stop`.
     """
+
+    what = "the IMDS double"
+    thread_name = "imds-double"
 
     def __init__(
         self,
@@ -127,6 +93,7 @@ class ImdsDouble:
         not_found: Iterable[str] = (),
         clock: Clock = time.monotonic,
     ) -> None:
+        super().__init__()
         self.imdsv1_only = imdsv1_only
         self.refuse_status = refuse_status
         self.silent_put = silent_put
@@ -151,43 +118,20 @@ class ImdsDouble:
         self._uses: dict[str, int] = {}
         self._failures: list[tuple[str | None, int]] = []
         self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- life cycle --------------------------------------------------------------------------
 
-    def start(self) -> ImdsDouble:
-        if self._server is not None:
-            raise RuntimeError("the IMDS double is already started")
+    def bind(self) -> socketserver.BaseServer:
         self._stopping.clear()
-        self._server = _Server(self._address, _Handler, self)
-        self._thread = serving.serve_in_thread(self._server, "imds-double")
-        return self
+        return _Server(self._address, _Handler, self)
 
-    def stop(self) -> None:
-        """Stop serving and release the port. Safe to call twice."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
+    def stopping(self) -> None:
+        """Let held (unanswered) requests go, and cut delays short."""
         self._stopping.set()
-        serving.shut_down(server, thread)
-
-    def __enter__(self) -> ImdsDouble:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def endpoint(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the IMDS double is not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/"
+        return self.url
 
     # -- data and faults ---------------------------------------------------------------------
 
@@ -372,58 +316,3 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             return False
         return data != b""
-
-
-def serve_file(
-    data_file: str, host: str = "127.0.0.1", port: int = 0, port_file: str | None = None
-) -> None:
-    """Serve the JSON object in ``data_file`` (path -> value) until SIGTERM/SIGINT, reloading
-    it whenever it changes. For tests that need the double inside a network namespace:
-    ``ip netns exec NS python -m eipha.sim.imds_double --data FILE --port-file FILE``.
-    ``{"__down__": "1"}`` in the file makes every request fail with 500 (an outage)."""
-    import json
-    import os
-    import signal
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    def load() -> tuple[float, dict[str, str]]:
-        with open(data_file) as f:
-            return os.fstat(f.fileno()).st_mtime, dict(json.load(f))
-
-    mtime, data = load()
-    down = bool(data.pop("__down__", None))
-    double = ImdsDouble(data, host=host, port=port).start()
-    double.down = down
-    try:
-        if port_file:
-            tmp = f"{port_file}.tmp"
-            with open(tmp, "w") as f:
-                f.write(str(double.endpoint.rsplit(":", 1)[1].rstrip("/")))
-            os.replace(tmp, port_file)
-        while not stop.wait(0.05):
-            if os.stat(data_file).st_mtime != mtime:
-                mtime, data = load()
-                double.down = bool(data.pop("__down__", None))
-                double.update(data)
-    finally:
-        double.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Serve an IMDSv2 double from a JSON file.")
-    parser.add_argument("--data", required=True, help="JSON object: path -> value")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--port-file", help="write the port here once listening")
-    args = parser.parse_args(argv)
-    serve_file(args.data, args.host, args.port, args.port_file)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

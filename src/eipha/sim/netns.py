@@ -142,7 +142,7 @@ class NodeNetns(Netns):
             [
                 sys.executable,
                 "-m",
-                "eipha.sim.imds_double",
+                "eipha.sim.imds_file",
                 "--data",
                 str(self.data_file),
                 "--port-file",
