@@ -65,6 +65,7 @@ def staging_vars(root: Path, manager: str) -> dict[str, Any]:
         "keepalived_install_package": False,
         "keepalived_service_manage": False,
         "haproxy_config_file": f"{node}/etc/haproxy/haproxy.cfg",
+        "haproxy_tls_pem": f"{node}/etc/haproxy/certs/haproxy.pem",
         "haproxy_install_package": False,
         "haproxy_service_manage": False,
     }

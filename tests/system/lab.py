@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -371,3 +372,133 @@ class Lab:
 
 def run_quiet(cmd: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(list(cmd), capture_output=True, text=True, check=False, **kwargs)
+
+
+# -- HAProxy labs: a bridge of plain namespaces (tests/system/test_haproxy_*.py) -----------
+
+# A web server: answers every GET with "<name> <path>" (so each answer names who served it)
+# and echoes in headers what it saw: X-Forwarded-For, X-Forwarded-Proto, the peer address.
+WEB_SERVER = """
+import http.server, sys
+name, port = sys.argv[1], int(sys.argv[2])
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = f"{name} {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Seen-For", self.headers.get("X-Forwarded-For", "-"))
+        self.send_header("X-Seen-Proto", self.headers.get("X-Forwarded-Proto", "-"))
+        self.send_header("X-Seen-Peer", self.client_address[0])
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+class Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a health check that hangs up early is no error
+Server(("0.0.0.0", port), Handler).serve_forever()
+"""
+
+# systemctl for a node without systemd, for the haproxy role's handler: `reload haproxy` is
+# what Debian's haproxy.service does (check the config, then SIGUSR2 to the master);
+# `show haproxy` says active while the master runs. Every call is recorded.
+SYSTEMCTL_DOUBLE = """#!/bin/sh
+printf '%s\\n' "$*" >> {calls}
+pid=$(cat {pidfile} 2>/dev/null)
+case "$1" in
+show)
+    state=inactive; kill -0 "$pid" 2>/dev/null && state=active
+    printf 'Id=%s\\nLoadState=loaded\\nActiveState=%s\\nUnitFileState=enabled\\n' "$2" "$state" ;;
+is-enabled) echo enabled ;;
+reload) haproxy -c -q -f {config} && kill -USR2 "$pid" ;;
+esac
+"""
+
+
+def listening(ns: Netns, address: str, port: int) -> bool:
+    with in_netns(ns.name), socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((address, port)) == 0
+
+
+def wait_listening(ns: Netns, address: str, port: int, what: str) -> None:
+    wait_for(f"{what} listening on {address}:{port}", lambda: listening(ns, address, port), 10)
+
+
+def serve_web(ns: Netns, name: str, address: str, port: int) -> subprocess.Popen[bytes]:
+    proc = ns.popen([sys.executable, "-c", WEB_SERVER, name, str(port)])
+    wait_listening(ns, address, port, name)
+    return proc
+
+
+def stats(socket_path: Path, command: str = "show stat") -> list[list[str]]:
+    """A command on HAProxy's admin socket; its CSV or table rows (comment lines dropped)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(socket_path))
+        sock.sendall(command.encode() + b"\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    lines = [line for line in data.decode().splitlines() if line and line[0] != "#"]
+    return [line.split("," if command == "show stat" else " ") for line in lines]
+
+
+def servers(socket_path: Path, backend: str | None = None) -> dict[str, str]:
+    """`show stat`: server -> status (UP, DOWN, MAINT, ...), of one backend or all."""
+    return {
+        row[1]: row[17]
+        for row in stats(socket_path)
+        if row[1] not in ("FRONTEND", "BACKEND") and backend in (None, row[0])
+    }
+
+
+@dataclass
+class HttpLab:
+    """Plain namespaces on one bridge (10.0.1.0/24): each name in ``hosts`` has one address."""
+
+    tmp: Path
+    bridge: Netns
+    hosts: dict[str, Netns]
+    addresses: dict[str, str]
+
+    @classmethod
+    def build(cls, tmp: Path, addresses: dict[str, str]) -> HttpLab:
+        bridge = Netns("eipha-hxnet")
+        lab = cls(tmp, bridge, {}, dict(addresses))
+        try:
+            ip("-n", bridge.name, "link", "add", "br0", "type", "bridge")
+            ip("-n", bridge.name, "link", "set", "br0", "up")
+            for name, address in addresses.items():
+                lab.add(name, address)
+        except BaseException:
+            lab.close()
+            raise
+        return lab
+
+    def add(self, name: str, address: str) -> Netns:
+        ns = Netns(f"eipha-hx{name.replace('-', '')}")
+        self.hosts[name] = ns
+        self.addresses[name] = address
+        veth = f"hx{len(self.hosts)}"
+        peer = ("peer", "name", "eth0", "netns", ns.name)
+        ip("-n", self.bridge.name, "link", "add", veth, "type", "veth", *peer)
+        ip("-n", self.bridge.name, "link", "set", veth, "master", "br0", "up")
+        ip("-n", ns.name, "addr", "add", f"{address}/24", "dev", "eth0")
+        ip("-n", ns.name, "link", "set", "eth0", "up")
+        return ns
+
+    def haproxy(self, host: str, config: Path, pidfile: Path) -> subprocess.Popen[bytes]:
+        """HAProxy in master-worker mode, as Debian's unit runs it (reloaded by SIGUSR2)."""
+        check = self.hosts[host].run(["haproxy", "-c", "-f", str(config)])
+        assert check.returncode == 0, check.stdout + check.stderr
+        cmd = ["haproxy", "-W", "-db", "-f", str(config), "-p", str(pidfile)]
+        with (self.tmp / f"haproxy-{host}.log").open("a") as log:
+            return self.hosts[host].popen(cmd, stdout=log, stderr=log)
+
+    def close(self) -> None:
+        for ns in reversed(list(self.hosts.values())):
+            ns.close()
+        self.bridge.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -18,23 +18,23 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from eipha.sim.netns import Netns, in_netns, ip
-from tests.ansible.staging import converge
-from tests.system.lab import wait_for
+from eipha.sim.netns import in_netns, ip
+from tests.ansible.staging import REPO, converge
+from tests.system.lab import HttpLab, serve_web, servers, wait_for, wait_listening
 
+# the haproxy role alone (site.yml would also deploy eipha and a cluster manager)
+ONLY = str(REPO / "tests" / "ansible" / "haproxy-only.yml")
 LB, LB_SECONDARY, CLIENT = "10.0.1.5", "10.0.1.6", "10.0.1.100"
 BACKENDS = {  # name: (address, port, group, excluded)
     "web-1": ("10.0.1.11", 80, "web", False),
@@ -42,60 +42,60 @@ BACKENDS = {  # name: (address, port, group, excluded)
     "web-3": ("10.0.1.13", 80, "web", True),
     "api-1": ("10.0.1.21", 8080, "api", False),
 }
-
-# A backend: answers every GET with "<name> <path>", so each answer names who served it.
-SERVER = """
-import http.server, sys
-name, port = sys.argv[1], int(sys.argv[2])
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = f"{name} {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
-"""
+ROUTED: dict[str, Any] = {
+    "haproxy_backends": [
+        {"name": "web", "group": "web", "port": 80, "check_path": "/healthz"},
+        {"name": "api", "group": "api", "port": 8080, "check_path": "/healthz"},
+    ],
+    "haproxy_routes": [
+        {"name": "api", "hosts": ["api.example.com"], "backend": "api"},
+        {"name": "v1", "hosts": ["www.example.com"], "path_prefixes": ["/v1/"], "backend": "api"},
+    ],
+    "haproxy_default_backend": "web",
+}
 
 
 @dataclass
-class HttpLab:
-    tmp: Path
-    bridge: Netns
-    hosts: dict[str, Netns]
-    stats_socket: Path
+class Balancer:
+    """HAProxy (from the role's haproxy.cfg) on ``lb``, web servers, clients."""
 
-    def get(self, address: str, path: str, host: str) -> str:
-        """One request from the client namespace; the answering backend's body."""
-        with in_netns(self.hosts["client"].name):
+    net: HttpLab
+    config: Path
+    stats_socket: Path
+    pidfile: Path
+
+    @property
+    def hosts(self) -> dict[str, Any]:
+        return self.net.hosts
+
+    def request(
+        self, address: str, path: str, host: str, client: str = "client", **headers: str
+    ) -> http.client.HTTPResponse:
+        """One request from a client namespace; the response, its body read."""
+        with in_netns(self.hosts[client].name):
             conn = http.client.HTTPConnection(address, 80, timeout=5)
             try:
-                conn.request("GET", path, headers={"Host": host})
+                conn.request("GET", path, headers={"Host": host, **headers})
                 response = conn.getresponse()
-                body = response.read().decode()
-                assert response.status == 200, f"{host}{path} via {address}: {response.status}"
-                return body
+                response.body = response.read().decode()  # type: ignore[attr-defined]
+                return response
             finally:
                 conn.close()
 
-    def servers(self) -> dict[str, str]:
+    def get(self, address: str, path: str, host: str) -> str:
+        """One request from the client namespace; the answering backend's body."""
+        response = self.request(address, path, host)
+        assert response.status == 200, f"{host}{path} via {address}: {response.status}"
+        return str(response.body)  # type: ignore[attr-defined]
+
+    def servers(self, backend: str | None = None) -> dict[str, str]:
         """`show stat` through the stats socket the role configured: server -> status."""
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(5)
-            sock.connect(str(self.stats_socket))
-            sock.sendall(b"show stat\n")
-            data = b""
-            while chunk := sock.recv(65536):
-                data += chunk
-        rows = [line.split(",") for line in data.decode().splitlines() if line and line[0] != "#"]
-        return {row[1]: row[17] for row in rows if row[1] not in ("FRONTEND", "BACKEND")}
+        return servers(self.stats_socket, backend)
 
 
-def inventory() -> dict[str, object]:
+def inventory(backends: dict[str, tuple[str, int, str, bool]] = BACKENDS) -> dict[str, object]:
     groups: dict[str, dict[str, object]] = {}
-    for name, (address, _port, group, excluded) in BACKENDS.items():
+    for name, (address, _port, group, excluded) in backends.items():
         host: dict[str, object] = {"ansible_host": address}
         if excluded:
             host["exclude_from_loadbalancer"] = True
@@ -117,88 +117,66 @@ def inventory() -> dict[str, object]:
     return {"all": {"children": {"lb": {"hosts": lb}, **groups}}}
 
 
-def render(tmp: Path, stats_socket: Path) -> Path:
-    """Converge site.yml for lb-a into a staging root; the haproxy.cfg the role wrote."""
+def render(
+    tmp: Path,
+    stats_socket: Path,
+    extra: dict[str, Any],
+    backends: dict[str, tuple[str, int, str, bool]] = BACKENDS,
+    env: dict[str, str] | None = None,
+) -> Path:
+    """Converge the haproxy role for lb-a into a staging root; the haproxy.cfg it wrote."""
     path = tmp / "inventory.yml"
-    path.write_text(yaml.safe_dump(inventory()))
-    extra = {
-        "haproxy_backends": [
-            {"name": "web", "group": "web", "port": 80, "check_path": "/healthz"},
-            {"name": "api", "group": "api", "port": 8080, "check_path": "/healthz"},
-        ],
-        "haproxy_routes": [
-            {"name": "api", "hosts": ["api.example.com"], "backend": "api"},
-            {
-                "name": "v1",
-                "hosts": ["www.example.com"],
-                "path_prefixes": ["/v1/"],
-                "backend": "api",
-            },
-        ],
-        "haproxy_default_backend": "web",
+    path.write_text(yaml.safe_dump(inventory(backends)))
+    settings = {
         # run as the starting user, no chroot; the stats socket where the test can reach it
         "haproxy_user": "",
         "haproxy_chroot": "",
         "haproxy_stats_socket": str(stats_socket),
+        **extra,
     }
-    result = converge(tmp / "staging", "heartbeat", extra, inventory=path, limit="lb-a")
+    result = converge(
+        tmp / "staging", "heartbeat", settings, inventory=path, limit="lb-a", env=env, playbook=ONLY
+    )
     assert result.returncode == 0, result.output
+    assert result.recap["lb-a"]["failed"] == 0
     return tmp / "staging" / "lb-a" / "etc" / "haproxy" / "haproxy.cfg"
 
 
-def attach(bridge: Netns, ns: Netns, address: str, n: int) -> None:
-    veth = f"hx{n}"
-    peer = ("peer", "name", "eth0", "netns", ns.name)
-    ip("-n", bridge.name, "link", "add", veth, "type", "veth", *peer)
-    ip("-n", bridge.name, "link", "set", veth, "master", "br0", "up")
-    ip("-n", ns.name, "addr", "add", f"{address}/24", "dev", "eth0")
-    ip("-n", ns.name, "link", "set", "eth0", "up")
-
-
-def listening(ns: Netns, address: str, port: int) -> bool:
-    with in_netns(ns.name), socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((address, port)) == 0
-
-
-def wait_listening(ns: Netns, address: str, port: int, what: str) -> None:
-    wait_for(f"{what} listening on {address}:{port}", lambda: listening(ns, address, port), 10)
+@contextlib.contextmanager
+def balancer(
+    extra: dict[str, Any],
+    clients: dict[str, str] | None = None,
+    backends: dict[str, tuple[str, int, str, bool]] = BACKENDS,
+) -> Iterator[Balancer]:
+    """The role's haproxy.cfg for ``extra`` running on lb (10.0.1.5) in front of
+    ``backends``, with ``clients``; every namespace and process goes at the end."""
+    tmp = Path(tempfile.mkdtemp(prefix="eipha-haproxy-"))
+    stats = tmp / "admin.sock"
+    config = render(tmp, stats, extra, backends)
+    addresses = {
+        "lb": LB,
+        **(clients or {"client": CLIENT}),
+        **{k: v[0] for k, v in backends.items()},
+    }
+    net = HttpLab.build(tmp, addresses)
+    try:
+        for name, (address, port, _group, _excluded) in backends.items():
+            serve_web(net.hosts[name], name, address, port)
+        pidfile = tmp / "haproxy.pid"
+        net.haproxy("lb", config, pidfile)
+        wait_listening(net.hosts[next(iter(clients or {"client": CLIENT}))], LB, 80, "HAProxy")
+        yield Balancer(net, config, stats, pidfile)
+    finally:
+        net.close()
 
 
 @pytest.fixture
-def lab() -> Iterator[HttpLab]:
-    tmp = Path(tempfile.mkdtemp(prefix="eipha-haproxy-"))
-    spaces: list[Netns] = []
-    try:
-        stats = tmp / "admin.sock"
-        config = render(tmp, stats)
-        bridge = Netns("eipha-hxnet")
-        spaces.append(bridge)
-        ip("-n", bridge.name, "link", "add", "br0", "type", "bridge")
-        ip("-n", bridge.name, "link", "set", "br0", "up")
-        hosts: dict[str, Netns] = {}
-        addresses = {"lb": LB, "client": CLIENT, **{k: v[0] for k, v in BACKENDS.items()}}
-        for n, (name, address) in enumerate(addresses.items()):
-            ns = Netns(f"eipha-hx{name.replace('-', '')}")
-            spaces.append(ns)
-            hosts[name] = ns
-            attach(bridge, ns, address, n)
-        for name, (address, port, _group, _excluded) in BACKENDS.items():
-            hosts[name].popen([sys.executable, "-c", SERVER, name, str(port)])
-            wait_listening(hosts[name], address, port, name)
-        check = hosts["lb"].run(["haproxy", "-c", "-f", str(config)])
-        assert check.returncode == 0, check.stdout + check.stderr
-        with (tmp / "haproxy.log").open("w") as log:
-            hosts["lb"].popen(["haproxy", "-db", "-f", str(config)], stdout=log, stderr=log)
-        wait_listening(hosts["client"], LB, 80, "HAProxy")
-        yield HttpLab(tmp, bridge, hosts, stats)
-    finally:
-        for ns in reversed(spaces):
-            ns.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+def lab() -> Iterator[Balancer]:
+    with balancer(ROUTED) as built:
+        yield built
 
 
-def test_haproxy_from_the_role_balances_routes_and_drains(lab: HttpLab) -> None:
+def test_haproxy_from_the_role_balances_routes_and_drains(lab: Balancer) -> None:
     # health checks (option httpchk GET /healthz) find every server up; the drained one is in
     # maintenance and never checked
     wait_for(
