@@ -14,8 +14,9 @@ step() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - started))"; }
 # nsenter), systemd (systemd-analyze verify for the shipped units), shellcheck (shell
 # scripts), heartbeat, keepalived and nftables (the namespace lab), resource-agents
 # (ocf-tester and the OCF DTD) with libxml2-utils (xmllint), haproxy (the Ansible tier's
-# `haproxy -c`), groff-base (the docs tier renders the manual page as man does).
-debs="iproute2 util-linux systemd shellcheck heartbeat keepalived nftables resource-agents libxml2-utils haproxy groff-base"
+# `haproxy -c`), groff-base (the docs tier renders the manual page as man does), curl,
+# openssl and dnsmasq-base (the HAProxy lab's clients, certificates and DNS catalog).
+debs="iproute2 util-linux systemd shellcheck heartbeat keepalived nftables resource-agents libxml2-utils haproxy groff-base curl openssl dnsmasq-base"
 missing=""
 for pkg in $debs; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing="$missing $pkg"
