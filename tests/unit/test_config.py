@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eipha import config
-from eipha.config import Config, EipSpec, HealthCheck, MonitorSpec, NodeSpec
+from eipha.config import Config, EipSpec, HealthCheck, MonitorSpec, NodeSpec, locate
 from eipha.errors import ConfigError, NotConfigured
 
 A1 = "eipalloc-0123456789abcdef0"
@@ -756,7 +756,7 @@ def test_resolve_path(
 @pytest.fixture
 def default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "etc" / "eipha.yaml"
-    monkeypatch.setattr(config, "DEFAULT_PATH", str(path))
+    monkeypatch.setattr(locate, "DEFAULT_PATH", str(path))
     return path
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from eipha import config as cfg
 from eipha.cli import main
+from eipha.config import locate
 
 A1 = "eipalloc-0123456789abcdef0"
 A2 = "eipalloc-0fedcba9876543210"
@@ -75,7 +75,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[object]]:
 def default_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point eipha's default config path into the test's own directory."""
     path = tmp_path / "etc" / "eipha.yaml"
-    monkeypatch.setattr(cfg, "DEFAULT_PATH", str(path))
+    monkeypatch.setattr(locate, "DEFAULT_PATH", str(path))
     return path
 
 
