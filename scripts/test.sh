@@ -75,6 +75,9 @@ shellcheck scripts/*.sh .ci/run \
 step "mypy --strict"
 mypy
 
+step "import layers (lint-imports: the contracts in pyproject.toml)"
+lint-imports --no-cache
+
 # pytest exits 5 when it collects nothing; with set -e that fails the run, as it must.
 step "unit tests"
 pytest tests/unit "$@"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from eipha import errors
-from eipha.model import Address, Binding
+from eipha.clock import Deadline
+from eipha.ec2 import Eni
+from eipha.model import Address, Binding, NodeIdentity
 
 
 @dataclass
@@ -60,7 +63,12 @@ class FakeEc2:
             raise self.fail[action]
 
     def describe_addresses(
-        self, allocation_ids: Sequence[str] = (), public_ips: Sequence[str] = ()
+        self,
+        allocation_ids: Sequence[str] = (),
+        public_ips: Sequence[str] = (),
+        filters: Mapping[str, Sequence[str]] | None = None,
+        *,
+        dry_run: bool = False,
     ) -> list[Address]:
         with self._lock:
             self._maybe_fail("DescribeAddresses")
@@ -75,7 +83,9 @@ class FakeEc2:
                 return [self._stale.get(a.allocation_id, a) for a in found]
             return found
 
-    def associate_address(self, allocation_id: str, binding: Binding) -> str:
+    def associate_address(
+        self, allocation_id: str, binding: Binding, *, dry_run: bool = False
+    ) -> str:
         with self._lock:
             self._maybe_fail("AssociateAddress")
             self._stale[allocation_id] = self.addresses[allocation_id]
@@ -84,7 +94,7 @@ class FakeEc2:
             self.after_associate(self, allocation_id)
         return association
 
-    def disassociate_address(self, association_id: str) -> bool:
+    def disassociate_address(self, association_id: str, *, dry_run: bool = False) -> bool:
         with self._lock:
             self._maybe_fail("DisassociateAddress")
             for key, a in self.addresses.items():
@@ -92,3 +102,53 @@ class FakeEc2:
                     self.addresses[key] = Address(a.allocation_id, a.public_ip)
                     return True
             return False
+
+    def describe_network_interfaces(
+        self,
+        eni_ids: Sequence[str] = (),
+        instance_ids: Sequence[str] = (),
+        *,
+        dry_run: bool = False,
+    ) -> list[Eni]:
+        raise NotImplementedError("the fake EC2 knows addresses only")
+
+
+@dataclass
+class FakeAdapters:
+    """What a :class:`eipha.node.Node` needs from the world, in memory: a :class:`FakeEc2`
+    and who this node is (``node`` None: IMDS does not answer). ``reads`` counts the
+    identity reads (each is several IMDS requests on a real node); ``deadlines`` the
+    deadline each read saw, in seconds."""
+
+    ec2: FakeEc2
+    node: NodeIdentity | None
+    deadline: Deadline
+    reads: list[bool] = field(default_factory=list)
+    deadlines: list[float] = field(default_factory=list)
+
+    @property
+    def imds(self) -> Any:
+        raise AssertionError("the node should ask the adapters, not IMDS itself")
+
+    @property
+    def region(self) -> str:
+        return self.node.region if self.node else "eu-west-1"
+
+    def prepare(self) -> None:
+        pass  # the fake EC2 needs no client
+
+    def connect(self) -> None:
+        pass
+
+    def primary_ip_of(self, eni_id: str) -> str:
+        raise NotImplementedError
+
+    def identity(self, *, all_enis: bool = False) -> NodeIdentity:
+        self.reads.append(all_enis)
+        self.deadlines.append(self.deadline.seconds)
+        if self.node is None:
+            raise errors.MetadataError("IMDS did not answer", "connection refused")
+        return self.node
+
+    def instance_id(self) -> str:
+        return (self.node.instance_id if self.node else None) or "i-00000000"

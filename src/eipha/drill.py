@@ -3,8 +3,8 @@
 A drill runs from any host with credentials and a config whose ``nodes:`` give instance ids.
 It finds the target node's device-0 ENI with DescribeNetworkInterfaces, computes the binding
 with the same rule as ``start`` on that node, refuses a binding IP that is missing or already
-carries another EIP, and moves the EIP through :func:`eipha.failover.start` — the code path of
-a takeover: one AssociateAddress, then read-back. With a probe URL it also records what a
+carries another EIP, and moves the EIP through :meth:`eipha.node.Node.place` — the plans of a
+takeover: one AssociateAddress, then read-back. With a probe URL it also records what a
 client saw. It never disassociates to move, so a failed step leaves the EIP associated, and
 the report says where.
 """
@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from eipha import ec2, errors, failover, locking
-from eipha.binding import EipRule, private_ip_for
+from eipha import errors, locking
+from eipha.binding import private_ip_for
 from eipha.config import Config, EipSpec
 from eipha.drill_probe import Gap, Prober, gap
 from eipha.failover import Outcome, Placement
 from eipha.model import Address, Binding
-from eipha.wiring import Runtime
+from eipha.node import Ec2, Node
 
 SETTLE = 3.0  # seconds of probing after a move without any failure before we call it done
 BASELINE = 0.5  # seconds of probing before the first move
@@ -77,22 +77,21 @@ class Report:
     finished: float = 0.0
 
 
-def node_binding(client: Any, config: Config, spec: EipSpec, node: str) -> Binding:
+def node_binding(gateway: Ec2, config: Config, spec: EipSpec, node: str) -> Binding:
     """Where ``spec`` belongs on ``node``: its device-0 ENI and the binding rule's IP."""
     instance = config.nodes[node].instance_id
     if instance is None:
         raise errors.NotConfigured(f"nodes.{node} has no instance_id", "a drill needs it")
     enis = [
         e
-        for e in ec2.describe_network_interfaces(client, instance_ids=[instance])
+        for e in gateway.describe_network_interfaces(instance_ids=[instance])
         if e.device_index == 0
     ]
     if not enis:
         raise errors.NotConfigured(f"{node} ({instance}) has no device-0 network interface")
     eni = enis[0]
-    rules = {n: EipRule(e.home, dict(e.private_ips)) for n, e in config.eips.items()}
     try:
-        ip = private_ip_for(spec.name, node, rules, eni.primary_ip, eni.secondary_ips)
+        ip = private_ip_for(spec.name, node, config.eip_rules(), eni.primary_ip, eni.secondary_ips)
     except errors.NotConfigured as exc:
         raise errors.NotConfigured(
             f"{node} has no free binding IP for {spec.name}", exc.why
@@ -106,9 +105,9 @@ def node_binding(client: Any, config: Config, spec: EipSpec, node: str) -> Bindi
     return Binding(eni.eni_id, ip)
 
 
-def check_free(client: Any, binding: Binding, allocation_id: str, node: str, label: str) -> None:
+def check_free(gateway: Ec2, binding: Binding, allocation_id: str, node: str, label: str) -> None:
     """Refuse a binding IP that already carries another EIP: moving there would evict it."""
-    on_eni = ec2.describe_addresses(client, filters={"network-interface-id": [binding.eni_id]})
+    on_eni = gateway.describe_addresses(filters={"network-interface-id": [binding.eni_id]})
     for other in on_eni:
         if other.private_ip == binding.private_ip and other.allocation_id != allocation_id:
             raise errors.NotConfigured(
@@ -118,7 +117,7 @@ def check_free(client: Any, binding: Binding, allocation_id: str, node: str, lab
             )
 
 
-def where(address: Address, config: Config, client: Any) -> str:
+def where(address: Address, config: Config) -> str:
     """Where an EIP is, with the node's name when it is one of ``nodes:``."""
     if not address.associated:
         return "unassociated"
@@ -130,15 +129,16 @@ def where(address: Address, config: Config, client: Any) -> str:
 class Drill:
     def __init__(
         self,
-        rt: Runtime,
+        node: Node,
         eip: str,
         to_node: str,
         probe: str | None = None,
         back: bool = False,
         settle: float = SETTLE,
     ) -> None:
-        self.rt = rt
-        self.config = rt.config
+        self.node = node
+        self.config = node.config
+        self.seconds = node.deadline.seconds  # each move gets the whole of it
         self.to_node = to_node
         self.probe_url = probe
         self.back = back
@@ -155,10 +155,10 @@ class Drill:
         return spec
 
     def run(self, on_event: Callable[[float, str, str], None] | None = None) -> Report:
-        client = self.rt.client
-        binding = node_binding(client, self.config, self.spec, self.to_node)
-        check_free(client, binding, self.spec.allocation_id, self.to_node, self.spec.name)
-        (before,) = ec2.describe_addresses(client, [self.spec.allocation_id])
+        gateway = self.node.ec2
+        binding = node_binding(gateway, self.config, self.spec, self.to_node)
+        check_free(gateway, binding, self.spec.allocation_id, self.to_node, self.spec.name)
+        (before,) = gateway.describe_addresses([self.spec.allocation_id])
         if before.associated and before.is_on(binding):
             raise errors.UsageError(
                 f"{self.spec.name} is already on {self.to_node} ({binding})",
@@ -176,15 +176,15 @@ class Drill:
         )
         prober = Prober(self.probe_url).start() if self.probe_url else None
         try:
-            with locking.locked([self.spec.allocation_id], self.rt.deadline):
+            with locking.locked([self.spec.allocation_id], self.node.deadline):
                 self._legs(report, before, binding, prober)
         except errors.EiphaError as exc:
             report.error = exc
         finally:
             if prober:
                 prober.stop()
-        (now,) = ec2.describe_addresses(client, [self.spec.allocation_id])
-        report.where = where(now, self.config, client)
+        (now,) = gateway.describe_addresses([self.spec.allocation_id])
+        report.where = where(now, self.config)
         report.finished = timeline.rel(time.monotonic())
         return report
 
@@ -193,23 +193,20 @@ class Drill:
     ) -> None:
         if prober:
             time.sleep(BASELINE)
-        client = self.rt.client
-        move = Leg(
-            "move", before, binding, where(before, self.config, client), f"{self.to_node} {binding}"
-        )
+        move = Leg("move", before, binding, where(before, self.config), f"{self.to_node} {binding}")
         report.legs.append(move)
         self._move(move, report.timeline, prober)
         if not move.ok:
             return
         if self.back:
-            (now,) = ec2.describe_addresses(client, [self.spec.allocation_id])
+            (now,) = self.node.ec2.describe_addresses([self.spec.allocation_id])
             home = Binding(before.network_interface_id or "", before.private_ip or "")
             back = Leg(
                 "back",
                 now,
                 home if before.associated else None,
-                where(now, self.config, client),
-                where(before, self.config, client),
+                where(now, self.config),
+                where(before, self.config),
             )
             report.legs.append(back)
             self._move(back, report.timeline, prober)
@@ -231,14 +228,8 @@ class Drill:
             timeline.add(leg.phase, name, now)
 
         target = Placement(self.spec.name, self.spec.allocation_id, leg.to)
-        self.rt.deadline.restart()  # each move has the whole timeout, as a takeover would
-        if leg.to is None:
-            outcomes = failover.stop(
-                [target], self.rt.ec2, self.rt.deadline, lambda a: True, events=event
-            )
-        else:
-            outcomes = failover.start([target], self.rt.ec2, self.rt.deadline, events=event)
-        leg.outcome = outcomes[0]
+        # each move has the whole timeout, as a takeover would; the drill holds the lock
+        leg.outcome = self.node.place(target, seconds=self.seconds, events=event, locked=True)
         if leg.outcome.error is not None:
             timeline.add(leg.phase, f"failed: {leg.outcome.error}")
             raise leg.outcome.error
@@ -256,7 +247,7 @@ class Drill:
                 return g.first_ok_after is not None
             return time.monotonic() >= end_quiet
 
-        prober.wait_for(settled, timeout=max(self.settle, self.rt.deadline.remaining()))
+        prober.wait_for(settled, timeout=max(self.settle, self.node.deadline.remaining()))
         return gap(prober.samples, since)
 
 

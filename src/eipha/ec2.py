@@ -9,8 +9,10 @@ parsing are botocore's own, unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -218,11 +220,6 @@ def translate(doing: str, region: str | None = None) -> Iterator[None]:
         raise errors.AwsError(f"{doing} failed", str(exc)) from None
 
 
-def _region(client: BaseClient) -> str | None:
-    region = getattr(getattr(client, "meta", None), "region_name", None)
-    return str(region) if region else None
-
-
 def _address(item: dict[str, Any]) -> Address:
     return Address(
         allocation_id=item.get("AllocationId", ""),
@@ -232,62 +229,6 @@ def _address(item: dict[str, Any]) -> Address:
         private_ip=item.get("PrivateIpAddress") or None,
         instance_id=item.get("InstanceId") or None,
     )
-
-
-def describe_addresses(
-    client: BaseClient,
-    allocation_ids: Sequence[str] = (),
-    public_ips: Sequence[str] = (),
-    filters: Mapping[str, Sequence[str]] | None = None,
-    *,
-    dry_run: bool = False,
-) -> list[Address]:
-    """DescribeAddresses for these allocation ids or public IPs (all, if neither is given),
-    optionally filtered (``{"network-interface-id": [eni]}``)."""
-    kwargs: dict[str, Any] = {}
-    if allocation_ids:
-        kwargs["AllocationIds"] = list(allocation_ids)
-    if public_ips:
-        kwargs["PublicIps"] = list(public_ips)
-    if filters:
-        kwargs["Filters"] = [{"Name": k, "Values": list(v)} for k, v in filters.items()]
-    if dry_run:
-        kwargs["DryRun"] = True
-    with translate("DescribeAddresses", _region(client)):
-        answer = client.describe_addresses(**kwargs)
-    return [_address(item) for item in answer.get("Addresses", [])]
-
-
-def associate_address(
-    client: BaseClient, allocation_id: str, binding: Binding, *, dry_run: bool = False
-) -> str:
-    """One AssociateAddress onto an ENI's private IP, reassociating from wherever it is.
-
-    Returns the new AssociationId. Never by InstanceId (that lands on the primary IP and
-    evicts our own EIP), never disassociate first (that opens a gap).
-    """
-    with translate(f"AssociateAddress {allocation_id} to {binding}", _region(client)):
-        answer = client.associate_address(
-            AllocationId=allocation_id,
-            NetworkInterfaceId=binding.eni_id,
-            PrivateIpAddress=binding.private_ip,
-            AllowReassociation=True,
-            DryRun=dry_run,
-        )
-    return str(answer["AssociationId"])
-
-
-def disassociate_address(client: BaseClient, association_id: str, *, dry_run: bool = False) -> bool:
-    """DisassociateAddress by the AssociationId just read. False if it no longer exists
-    (someone moved the EIP meanwhile): the stop is done either way."""
-    try:
-        with translate(f"DisassociateAddress {association_id}", _region(client)):
-            client.disassociate_address(AssociationId=association_id, DryRun=dry_run)
-    except errors.AwsError as exc:
-        if exc.code == "InvalidAssociationID.NotFound":
-            return False
-        raise
-    return True
 
 
 def _eni(item: dict[str, Any]) -> Eni:
@@ -304,22 +245,116 @@ def _eni(item: dict[str, Any]) -> Eni:
     )
 
 
-def describe_network_interfaces(
-    client: BaseClient,
-    eni_ids: Sequence[str] = (),
-    instance_ids: Sequence[str] = (),
-    *,
-    dry_run: bool = False,
-) -> list[Eni]:
-    """DescribeNetworkInterfaces by ENI id, or by the instances they are attached to."""
-    kwargs: dict[str, Any] = {"DryRun": True} if dry_run else {}
-    if eni_ids:
-        kwargs["NetworkInterfaceIds"] = list(eni_ids)
-    if instance_ids:
-        kwargs["Filters"] = [{"Name": "attachment.instance-id", "Values": list(instance_ids)}]
-    with translate("DescribeNetworkInterfaces", _region(client)):
-        answer = client.describe_network_interfaces(**kwargs)
-    return [_eni(item) for item in answer.get("NetworkInterfaces", [])]
+class Gateway:
+    """The EC2 port of :mod:`eipha.failover` (and the reads drills, show and validate make)
+    over one botocore client, made on first use, by whichever thread asks first (the other
+    waits for it). Each method is one API call, with botocore's retries and eipha's typed
+    errors; ``deadline`` (shared with the caller, restarted per action) stops retries that
+    could not finish in time."""
+
+    def __init__(self, region: str, deadline: Deadline | None = None) -> None:
+        self.region = region
+        self.deadline = deadline
+        self._client: BaseClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> BaseClient:
+        # a lock of its own: functools.cached_property stopped locking in Python 3.12
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.region, self.deadline)
+            return self._client
+
+    @property
+    def ready(self) -> bool:
+        return self._client is not None
+
+    def prefetch(self) -> None:
+        """Build the client (importing botocore, which is CPU, and resolving credentials,
+        which on EC2 are IMDS round trips) in a thread, while the caller reads who this node
+        is: a cold start or status overlaps the two instead of waiting for each in turn.
+        A gateway that has its client starts no thread."""
+        if self._client is not None:
+            return
+
+        def build() -> None:
+            # any failure here shows again, with its error, when the client is used
+            with contextlib.suppress(Exception):
+                self.client  # noqa: B018 - build it now
+            log.debug("EC2 client ready for %s", self.region)
+
+        threading.Thread(target=build, daemon=True, name="eipha-client").start()
+
+    def describe_addresses(
+        self,
+        allocation_ids: Sequence[str] = (),
+        public_ips: Sequence[str] = (),
+        filters: Mapping[str, Sequence[str]] | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> list[Address]:
+        """DescribeAddresses for these allocation ids or public IPs (all, if neither is given),
+        optionally filtered (``{"network-interface-id": [eni]}``)."""
+        kwargs: dict[str, Any] = {}
+        if allocation_ids:
+            kwargs["AllocationIds"] = list(allocation_ids)
+        if public_ips:
+            kwargs["PublicIps"] = list(public_ips)
+        if filters:
+            kwargs["Filters"] = [{"Name": k, "Values": list(v)} for k, v in filters.items()]
+        if dry_run:
+            kwargs["DryRun"] = True
+        with translate("DescribeAddresses", self.region):
+            answer = self.client.describe_addresses(**kwargs)
+        return [_address(item) for item in answer.get("Addresses", [])]
+
+    def associate_address(
+        self, allocation_id: str, binding: Binding, *, dry_run: bool = False
+    ) -> str:
+        """One AssociateAddress onto an ENI's private IP, reassociating from wherever it is.
+
+        Returns the new AssociationId. Never by InstanceId (that lands on the primary IP and
+        evicts our own EIP), never disassociate first (that opens a gap).
+        """
+        with translate(f"AssociateAddress {allocation_id} to {binding}", self.region):
+            answer = self.client.associate_address(
+                AllocationId=allocation_id,
+                NetworkInterfaceId=binding.eni_id,
+                PrivateIpAddress=binding.private_ip,
+                AllowReassociation=True,
+                DryRun=dry_run,
+            )
+        return str(answer["AssociationId"])
+
+    def disassociate_address(self, association_id: str, *, dry_run: bool = False) -> bool:
+        """DisassociateAddress by the AssociationId just read. False if it no longer exists
+        (someone moved the EIP meanwhile): the stop is done either way."""
+        try:
+            with translate(f"DisassociateAddress {association_id}", self.region):
+                self.client.disassociate_address(AssociationId=association_id, DryRun=dry_run)
+        except errors.AwsError as exc:
+            if exc.code == "InvalidAssociationID.NotFound":
+                return False
+            raise
+        return True
+
+    def describe_network_interfaces(
+        self,
+        eni_ids: Sequence[str] = (),
+        instance_ids: Sequence[str] = (),
+        *,
+        dry_run: bool = False,
+    ) -> list[Eni]:
+        """DescribeNetworkInterfaces by ENI id, or by the instances they are attached to."""
+        kwargs: dict[str, Any] = {"DryRun": True} if dry_run else {}
+        if eni_ids:
+            kwargs["NetworkInterfaceIds"] = list(eni_ids)
+        if instance_ids:
+            kwargs["Filters"] = [{"Name": "attachment.instance-id", "Values": list(instance_ids)}]
+        with translate("DescribeNetworkInterfaces", self.region):
+            answer = self.client.describe_network_interfaces(**kwargs)
+        return [_eni(item) for item in answer.get("NetworkInterfaces", [])]
 
 
 def permitted(call: Callable[[], object]) -> bool:

@@ -22,14 +22,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 from eipha import errors
 from eipha.clock import Deadline, Sleep
 from eipha.model import Address, Binding
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # Called as events(name, target) at the moments a drill times: "associate-sent",
 # "associate-returned", "visible", "disassociate-sent", "disassociate-returned".
@@ -42,7 +41,6 @@ def _no_events(name: str, target: Placement) -> None:
 
 READ_BACK_FIRST = 0.05
 READ_BACK_MAX = 1.0
-GRACE = 1.0  # how long past the deadline a stuck call may run before we give up on it
 
 
 class Ec2Port(Protocol):
@@ -222,35 +220,70 @@ def apply_stop(
     )
 
 
-def run_concurrently(
-    steps: Sequence[Step], work: Callable[[Step], Outcome], deadline: Deadline
-) -> list[Outcome]:
-    """Apply every step in its own daemon thread; give up on any still running a moment
-    after the deadline (a hung socket must not hold a cluster manager hostage)."""
-    results: dict[int, Outcome] = {}
-    lock = threading.Lock()
+class Progress:
+    """What one action has done so far: its plan, then each step's outcome as it lands.
 
-    def run(index: int, step: Step) -> None:
-        try:
-            outcome = work(step)
-        except errors.EiphaError as exc:
-            outcome = Outcome(step.target, False, str(exc), error=exc)
-        except Exception as exc:  # a bug must not lose the other EIPs' results
-            log.exception("unexpected error while handling %s", step.target.label)
-            outcome = Outcome(step.target, False, repr(exc), error=errors.EiphaError(repr(exc)))
-        with lock:
-            results[index] = outcome
+    The caller's one watchdog (:class:`eipha.node.Node`) reads it when the deadline passes:
+    the steps that finished keep their outcomes, the others are reported as timed out.
+    """
 
+    def __init__(self) -> None:
+        self.steps: list[Step] | None = None
+        self._outcomes: dict[int, Outcome] = {}
+        self._lock = threading.Lock()
+
+    def planned(self, steps: Sequence[Step]) -> None:
+        self.steps = list(steps)
+
+    def landed(self, index: int, outcome: Outcome) -> None:
+        with self._lock:
+            self._outcomes[index] = outcome
+
+    def outcomes(self, deadline: Deadline) -> list[Outcome] | None:
+        """Every step's outcome (timed out where none landed); None before the plan."""
+        if self.steps is None:
+            return None
+        with self._lock:
+            return [
+                self._outcomes.get(i) or _timed_out(s, deadline) for i, s in enumerate(self.steps)
+            ]
+
+
+def _run_step(step: Step, work: Callable[[Step], Outcome]) -> Outcome:
+    try:
+        return work(step)
+    except errors.EiphaError as exc:
+        return Outcome(step.target, False, str(exc), error=exc)
+    except Exception as exc:  # a bug must not lose the other EIPs' results
+        log.exception("unexpected error while handling %s", step.target.label)
+        return Outcome(step.target, False, repr(exc), error=errors.EiphaError(repr(exc)))
+
+
+def apply(steps: Sequence[Step], work: Callable[[Step], Outcome], progress: Progress) -> None:
+    """Apply every step; those that call the API run side by side (one thread each) when
+    there are several, in this thread when there is one. No deadline here: the caller's
+    watchdog bounds the whole action and reads ``progress``."""
+    progress.planned(steps)
+    calls = [(i, s) for i, s in enumerate(steps) if s.verb is not Verb.NOTHING]
+    for index, step in enumerate(steps):
+        if step.verb is Verb.NOTHING:
+            progress.landed(index, _run_step(step, work))
+    if len(calls) == 1:
+        index, step = calls[0]
+        progress.landed(index, _run_step(step, work))
+        return
     threads = [
-        threading.Thread(target=run, args=(i, s), daemon=True, name=f"eipha-{s.target.label}")
-        for i, s in enumerate(steps)
+        threading.Thread(
+            target=lambda i=i, s=s: progress.landed(i, _run_step(s, work)),
+            daemon=True,
+            name=f"eipha-{s.target.label}",
+        )
+        for i, s in calls
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(max(0.0, deadline.remaining() + GRACE / 2))
-    with lock:
-        return [results.get(i) or _timed_out(s, deadline) for i, s in enumerate(steps)]
+        thread.join()
 
 
 def _timed_out(step: Step, deadline: Deadline) -> Outcome:
@@ -265,34 +298,6 @@ def _timed_out(step: Step, deadline: Deadline) -> Outcome:
 # -- actions ---------------------------------------------------------------------------------
 
 
-def bounded(work: Callable[[], T], deadline: Deadline, doing: str, grace: float = GRACE) -> T:
-    """Run ``work`` in a daemon thread and wait at most until the deadline plus a grace period.
-
-    botocore's own timeouts and retries bound each call, but not the sum of them; this is the
-    hard bound an action promises (at most 2 s past the deadline, as the exit-code docs promise).
-    """
-    box: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            box.append(work())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True, name=f"eipha-{doing}")
-    thread.start()
-    thread.join(max(0.0, deadline.remaining() + grace))
-    if failure:
-        raise failure[0]
-    if not box:
-        raise errors.DeadlineExceeded(
-            f"{doing} did not finish",
-            f"EC2 did not answer within the {deadline.seconds:g} s deadline",
-        )
-    return box[0]
-
-
 def _log_plan(steps: Sequence[Step]) -> None:
     for step in steps:
         wanted = f" (wanted on {step.target.binding})" if step.target.binding else ""
@@ -305,15 +310,15 @@ def start(
     deadline: Deadline,
     sleep: Sleep = time.sleep,
     events: Events | None = None,
+    progress: Progress | None = None,
 ) -> list[Outcome]:
-    def work() -> list[Outcome]:
-        steps = plan_start(targets, describe(ec2, targets))
-        _log_plan(steps)
-        return run_concurrently(
-            steps, lambda s: apply_start(s, ec2, deadline, sleep, events or _no_events), deadline
-        )
-
-    return bounded(work, deadline, "start")
+    """Put each EIP on its binding: one DescribeAddresses, then for each EIP not there one
+    AssociateAddress and its read-back."""
+    progress = progress or Progress()
+    steps = plan_start(targets, describe(ec2, targets))
+    _log_plan(steps)
+    apply(steps, lambda s: apply_start(s, ec2, deadline, sleep, events or _no_events), progress)
+    return progress.outcomes(deadline) or []
 
 
 def stop(
@@ -322,25 +327,20 @@ def stop(
     deadline: Deadline,
     mine: Callable[[Address], bool],
     events: Events | None = None,
+    progress: Progress | None = None,
 ) -> list[Outcome]:
-    def work() -> list[Outcome]:
-        steps = plan_stop(targets, describe(ec2, targets), mine)
-        _log_plan(steps)
-        return run_concurrently(
-            steps, lambda s: apply_stop(s, ec2, deadline, events or _no_events), deadline
-        )
+    """Take each EIP off this node: one DescribeAddresses, then one DisassociateAddress for
+    each EIP that ``mine`` says is here."""
+    progress = progress or Progress()
+    steps = plan_stop(targets, describe(ec2, targets), mine)
+    _log_plan(steps)
+    apply(steps, lambda s: apply_stop(s, ec2, deadline, events or _no_events), progress)
+    return progress.outcomes(deadline) or []
 
-    return bounded(work, deadline, "stop")
 
-
-def status(
-    targets: Sequence[Placement], ec2: Ec2Port, deadline: Deadline
-) -> list[tuple[Placement, bool, Address]]:
-    def work() -> list[tuple[Placement, bool, Address]]:
-        addresses = describe(ec2, targets)
-        return [
-            (t, is_running(t, addresses[t.allocation_id]), addresses[t.allocation_id])
-            for t in targets
-        ]
-
-    return bounded(work, deadline, "status")
+def status(targets: Sequence[Placement], ec2: Ec2Port) -> list[tuple[Placement, bool, Address]]:
+    """Is each EIP exactly on its binding? One DescribeAddresses."""
+    addresses = describe(ec2, targets)
+    return [
+        (t, is_running(t, addresses[t.allocation_id]), addresses[t.allocation_id]) for t in targets
+    ]

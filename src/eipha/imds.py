@@ -8,7 +8,8 @@ method the service does not implement) are retried with jittered exponential bac
 failure raises :class:`~eipha.errors.MetadataError` (or DeadlineExceeded naming the last try's
 failure): an IMDS error is *unknown*, never an empty list.
 
-Nothing is cached except the token: during a failover the private IPs of an ENI change.
+Nothing is cached here except the token (its callers decide what to keep: the private IPs
+of an ENI change during a failover).
 """
 
 from __future__ import annotations
@@ -206,15 +207,19 @@ class ImdsClient:
         """The ENI id of the interface with this MAC; MetadataNotFound if IMDS does not know it."""
         return self._value(f"{MACS}{mac.lower()}/interface-id")
 
-    def interface(self, mac: str, primary_ip: str | None = None) -> Interface:
+    def interface(
+        self, mac: str, primary_ip: str | None = None, *, details: bool = True
+    ) -> Interface:
         """The ENI with this MAC. ``primary_ip`` comes from ``local-ipv4`` or EC2's Primary flag;
-        None is allowed only for the device-0 ENI (then :meth:`local_ipv4` is used)."""
+        None is allowed only for the device-0 ENI (then :meth:`local_ipv4` is used). Without
+        ``details`` only what a binding needs is read (the ENI id and its private IPs: two
+        requests, not four); the device number and subnet stay unknown (0, None)."""
         mac = mac.lower()
         base = f"{MACS}{mac}/"
         eni_id = self.interface_id(mac)
-        device = self._value(f"{base}device-number")
+        device = self._value(f"{base}device-number") if details else "0"
         ips = self.get_lines(f"{base}local-ipv4s")
-        cidr = self.get_optional(f"{base}subnet-ipv4-cidr-block")
+        cidr = self.get_optional(f"{base}subnet-ipv4-cidr-block") if details else None
         if primary_ip is None:
             primary_ip = self._device0_primary(mac)
         return Interface(
@@ -391,6 +396,7 @@ def local_interface(
     *,
     primary_ip_for: Callable[[str], str] | None = None,
     sysfs: Path = SYSFS_NET,
+    details: bool = True,
 ) -> Interface:
     """This node's ENI: the device-0 ENI, or the one behind the named local interface.
 
@@ -399,12 +405,12 @@ def local_interface(
     """
     device0 = imds.mac()
     if interface_name is None:
-        return imds.interface(device0, imds.local_ipv4())
+        return imds.interface(device0, imds.local_ipv4(), details=details)
     mac = read_mac(interface_name, sysfs)
     if mac is None:
         raise NotConfigured(f"interface {interface_name} not found", f"no {sysfs}/{interface_name}")
     if mac == device0:
-        return imds.interface(mac, imds.local_ipv4())
+        return imds.interface(mac, imds.local_ipv4(), details=details)
     try:
         eni_id = imds.interface_id(mac)
     except MetadataNotFound:
@@ -414,4 +420,4 @@ def local_interface(
         ) from None
     if primary_ip_for is None:
         raise ValueError(f"primary_ip_for is needed for {interface_name} (not the device-0 ENI)")
-    return imds.interface(mac, primary_ip_for(eni_id))
+    return imds.interface(mac, primary_ip_for(eni_id), details=details)

@@ -57,10 +57,11 @@ class Interface:
 
 @dataclass(frozen=True)
 class NodeIdentity:
-    """Who and where this node is: its name, instance, region and binding interface."""
+    """Who and where this node is: its name, region, binding interface, and (when they were
+    read: a stop needs them) its instance id and every ENI."""
 
     node_name: str
-    instance_id: str
+    instance_id: str | None
     region: str
     interface: Interface
     eni_ids: frozenset[str] = frozenset()

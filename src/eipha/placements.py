@@ -1,4 +1,5 @@
-"""From what the user typed to :class:`~eipha.failover.Placement`: names, ids, public IPs.
+"""From what the user typed to :class:`~eipha.failover.Placement` values: each EIP and
+where it belongs on this node.
 
 An EIP may be named by its config name, its allocation id or its public IPv4 address.
 Allocation ids and config names need no API call; public IPs are resolved with
@@ -12,7 +13,7 @@ import os
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
-from eipha.binding import EipRule, private_ip_for, private_ip_from_option
+from eipha.binding import private_ip_for, private_ip_from_option
 from eipha.config import ALLOCATION_ID, ENV_VAR, Config, EipSpec, not_loaded
 from eipha.errors import NotConfigured, UsageError, region_hint
 from eipha.failover import Placement
@@ -126,10 +127,6 @@ def resolve_public_ips(
     return resolved
 
 
-def _rules(config: Config) -> dict[str, EipRule]:
-    return {name: EipRule(e.home, dict(e.private_ips)) for name, e in config.eips.items()}
-
-
 def node_name(config: Config) -> str:
     """This node's name: the config's ``node_name``, else ``uname -n``."""
     return config.node_name or os.uname().nodename
@@ -149,7 +146,7 @@ def binding_for(
     iface = node.interface
     spec = selector.spec
     if spec is not None and (private_ip is None or agree):
-        rules = _rules(config)
+        rules = config.eip_rules()
         ip = private_ip_for(spec.name, node.node_name, rules, iface.primary_ip, iface.secondary_ips)
         if private_ip is not None:
             given = private_ip_from_option(private_ip, iface.primary_ip, iface.secondary_ips)
@@ -218,15 +215,15 @@ def _contradiction(
     )
 
 
-def targets(
+def placements(
     selectors: Sequence[Selector],
     config: Config,
-    node: NodeIdentity | None,
-    private_ip: str | None,
+    node: NodeIdentity | None = None,
+    private_ip: str | None = None,
     *,
     agree: bool = False,
 ) -> list[Placement]:
-    """Targets with bindings (``node`` given: start, status) or without (stop)."""
+    """Placements with bindings on ``node`` (start, status), or without (stop)."""
     result: list[Placement] = []
     for s in selectors:
         assert s.allocation_id is not None, "resolve_public_ips first"

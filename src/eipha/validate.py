@@ -19,12 +19,12 @@ from enum import Enum
 from pathlib import Path
 
 from eipha import ec2, errors, manager_files
-from eipha.binding import EipRule, private_ip_for
+from eipha.binding import private_ip_for
 from eipha.config import Config
 from eipha.exitcodes import Exit
 from eipha.imds import interface_by_mac
 from eipha.model import Binding, Interface, NodeIdentity
-from eipha.wiring import Runtime
+from eipha.node import Ec2, Node
 
 NONLOCAL_BIND = Path("/proc/sys/net/ipv4/ip_nonlocal_bind")
 PLACEHOLDER_ASSOCIATION = "eipassoc-00000000000000000"
@@ -74,7 +74,7 @@ def _fail(name: str, exc: errors.EiphaError) -> Check:
 def check_bindings(config: Config, node: NodeIdentity) -> tuple[list[Check], list[str]]:
     """Every configured EIP's binding IP on this node, checked against the ENI."""
     iface = node.interface
-    rules = {n: EipRule(e.home, dict(e.private_ips)) for n, e in config.eips.items()}
+    rules = config.eip_rules()
     checks, ips = [], []
     for name in sorted(config.eips):
         try:
@@ -161,39 +161,39 @@ def nonlocal_bind_hint(missing: Sequence[str], path: Path = NONLOCAL_BIND) -> Ch
     return Check("net.ipv4.ip_nonlocal_bind", Status.WARN if missing else Status.PASS, hint)
 
 
-def check_iam(rt: Runtime, node: NodeIdentity) -> list[Check]:
+def check_iam(this: Node, node: NodeIdentity) -> list[Check]:
     """Ask IAM with DryRun calls whether this node may do what eipha does."""
-    client = rt.client
-    config = rt.config
+    gateway = this.ec2
+    config = this.config
     spec = next(iter(sorted(config.eips.values(), key=lambda e: e.name)), None)
     binding = Binding(node.interface.eni_id, node.interface.primary_ip)
     probes: list[tuple[str, Callable[[], object]]] = [
-        ("DescribeAddresses", lambda: ec2.describe_addresses(client, dry_run=True)),
+        ("DescribeAddresses", lambda: gateway.describe_addresses(dry_run=True)),
         (
             "DescribeNetworkInterfaces",
-            lambda: ec2.describe_network_interfaces(client, dry_run=True),
+            lambda: gateway.describe_network_interfaces(dry_run=True),
         ),
     ]
     if spec is not None:
-        association = _association_of(client, spec.allocation_id)
+        association = _association_of(gateway, spec.allocation_id)
         probes += [
             (
                 "AssociateAddress",
-                lambda: ec2.associate_address(client, spec.allocation_id, binding, dry_run=True),
+                lambda: gateway.associate_address(spec.allocation_id, binding, dry_run=True),
             ),
             (
                 "DisassociateAddress",
-                lambda: ec2.disassociate_address(client, association, dry_run=True),
+                lambda: gateway.disassociate_address(association, dry_run=True),
             ),
         ]
     return [_iam_check(action, probe) for action, probe in probes]
 
 
-def _association_of(client: object, allocation_id: str) -> str:
+def _association_of(gateway: Ec2, allocation_id: str) -> str:
     """The EIP's current association, to ask about DisassociateAddress for it; a well-formed
     placeholder when there is none (or DescribeAddresses itself is denied)."""
     try:
-        (address,) = ec2.describe_addresses(client, [allocation_id])
+        (address,) = gateway.describe_addresses([allocation_id])
     except (errors.EiphaError, ValueError):
         return PLACEHOLDER_ASSOCIATION
     return address.association_id or PLACEHOLDER_ASSOCIATION
@@ -317,7 +317,7 @@ def check_keepalived(config: Config, path: str, named: bool = False) -> list[Che
 
 def check_haresources(config: Config, ha_dir: str, named: bool = False) -> list[Check]:
     """Every ``eipha::EIP`` of haresources is an EIP the config knows, on a known node."""
-    from eipha import targets
+    from eipha import placements
 
     path = str(Path(ha_dir) / "haresources")
     name = "haresources"
@@ -331,7 +331,7 @@ def check_haresources(config: Config, ha_dir: str, named: bool = False) -> list[
     for r in resources:
         label = f"{name}: eipha::{r.eip}"
         try:
-            selector = targets.select(r.eip, config)
+            selector = placements.select(r.eip, config)
         except errors.NotConfigured as exc:
             checks.append(
                 Check(label, Status.FAIL, f"{path} line {r.line}: {exc}", Exit.NOT_CONFIGURED)
@@ -375,10 +375,10 @@ def check_haresources(config: Config, ha_dir: str, named: bool = False) -> list[
 
 
 def run(
-    rt: Runtime, read: AddressReader = os_addresses, managers: ManagerFiles | None = None
+    this: Node, read: AddressReader = os_addresses, managers: ManagerFiles | None = None
 ) -> list[Check]:
     """The whole checklist; stops early only where later checks cannot run."""
-    config = rt.config
+    config = this.config
     files = managers or ManagerFiles()
     checks = [
         Check(
@@ -393,18 +393,18 @@ def run(
     checks += check_keepalived(config, files.keepalived_conf, files.keepalived_named)
     checks += check_haresources(config, files.ha_dir, files.ha_named)
     try:
-        instance = rt.imds.instance_id()
+        instance = this.imds.instance_id()
         checks.append(
             Check(
                 "IMDSv2",
                 Status.PASS,
-                f"{rt.imds.endpoint}: instance {instance}, region {rt.region}",
+                f"{this.imds.endpoint}: instance {instance}, region {this.region}",
             )
         )
     except errors.EiphaError as exc:
         return [*checks, _fail("IMDSv2", exc)]
     try:
-        node = rt.identity()
+        node = this.identity()
     except errors.EiphaError as exc:
         return [*checks, _fail("network interface", exc)]
     iface = node.interface
@@ -421,7 +421,7 @@ def run(
     checks += bindings
     checks += check_os(iface, ips, config.interface, read)
     try:
-        checks += check_iam(rt, node)
+        checks += check_iam(this, node)
     except errors.EiphaError as exc:
         checks.append(_fail("IAM", exc))
     return checks

@@ -1,50 +1,35 @@
-"""The one place that builds real adapters (IMDS, EC2) from the config and environment.
+"""The one place that builds real adapters (IMDS over HTTP, EC2 over botocore) and the
+:class:`~eipha.node.Node` over them, from the config and the environment.
 
-Front ends ask a :class:`Runtime` for what they need; it builds each adapter once, lazily, so
-a command that needs no AWS never imports botocore.
+Each adapter is built once, on first use, so a command that needs no AWS never imports
+botocore; all of them share the deadline of the node's action in progress.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
-import threading
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
-from eipha import ec2, imds, targets
+from eipha import ec2, imds, placements
 from eipha.clock import Deadline
 from eipha.config import Config
-from eipha.model import Address, Binding, NodeIdentity
-
-if TYPE_CHECKING:
-    from botocore.client import BaseClient
+from eipha.model import NodeIdentity
+from eipha.node import Node
 
 log = logging.getLogger(__name__)
 
 
-class Ec2Api:
-    """:class:`eipha.failover.Ec2Port` over a botocore client."""
-
-    def __init__(self, client: BaseClient) -> None:
-        self.client = client
-
-    def describe_addresses(
-        self, allocation_ids: Sequence[str] = (), public_ips: Sequence[str] = ()
-    ) -> list[Address]:
-        return ec2.describe_addresses(self.client, allocation_ids, public_ips)
-
-    def associate_address(self, allocation_id: str, binding: Binding) -> str:
-        return ec2.associate_address(self.client, allocation_id, binding)
-
-    def disassociate_address(self, association_id: str) -> bool:
-        return ec2.disassociate_address(self.client, association_id)
+def node(config: Config, region: str | None = None, env: Mapping[str, str] | None = None) -> Node:
+    """This process's node: ``region`` is ``--region``; ``env`` the environment (the
+    process's own by default) that names the IMDS endpoint and the region."""
+    environment = dict(os.environ) if env is None else dict(env)
+    return Node(config, lambda deadline: Adapters(config, deadline, region, environment))
 
 
-class Runtime:
-    """Lazily built adapters for one action, all sharing one deadline."""
+class Adapters:
+    """The IMDS client and the EC2 gateway of one node, sharing its ``deadline``."""
 
     def __init__(
         self,
@@ -57,8 +42,6 @@ class Runtime:
         self.deadline = deadline
         self.region_option = region
         self.env = dict(os.environ) if env is None else dict(env)
-        self._client: BaseClient | None = None
-        self._client_lock = threading.Lock()
 
     @functools.cached_property
     def imds(self) -> imds.ImdsClient:
@@ -76,73 +59,44 @@ class Runtime:
             or self.imds.region()
         )
 
-    @property
-    def client(self) -> BaseClient:
-        """Made once, by whichever thread asks first; the other waits for it (a lock of its
-        own: ``functools.cached_property`` stopped locking in Python 3.12)."""
-        with self._client_lock:
-            if self._client is None:
-                self._client = ec2.make_client(self.region, self.deadline)
-            return self._client
-
-    def prefetch_client(self) -> None:
-        """Build the EC2 client (importing botocore, which is CPU) and resolve credentials
-        (on EC2, IMDS round trips) in a thread, while this one reads who this node is from
-        IMDS: a cold start/status overlaps the two instead of waiting for each in turn.
-        A runtime that already has its client (the FIFO reader's, kept) starts no thread."""
-        if self._client is not None:
-            return
-        region = self.region  # first, here: the IMDS client is not shared across threads
-
-        def build() -> None:
-            # botocore resolves the credential chain while creating the client; any failure
-            # here shows again, with its error, when the client is used
-            with contextlib.suppress(Exception):
-                self.client  # noqa: B018 - build it now
-            log.debug("EC2 client ready for %s", region)
-
-        threading.Thread(target=build, daemon=True, name="eipha-client").start()
-
-    def warm(self) -> NodeIdentity:
-        """Do ahead what every action does before its first API call: import botocore, make
-        the EC2 client (credentials resolved), get an IMDS token and read who this node is.
-        A long-lived caller (the keepalived FIFO reader) then pays only the IMDS reads and
-        the API calls of each action (and a new token when the old one expires)."""
-        self.prefetch_client()
-        node = self.identity()
-        self.client  # noqa: B018 - wait for it here, and see its error if it failed
-        return node
-
     @functools.cached_property
-    def ec2(self) -> Ec2Api:
-        return Ec2Api(self.client)
+    def ec2(self) -> ec2.Gateway:
+        return ec2.Gateway(self.region, self.deadline)
+
+    def prepare(self) -> None:
+        # the region first, here: the IMDS client is not shared across threads
+        self.ec2.prefetch()
+
+    def connect(self) -> None:
+        self.ec2.client  # noqa: B018 - made now, or its error raised now
+
+    def instance_id(self) -> str:
+        return self.imds.instance_id()
 
     def primary_ip_of(self, eni_id: str) -> str:
-        (eni,) = ec2.describe_network_interfaces(self.client, eni_ids=[eni_id])
+        (eni,) = self.ec2.describe_network_interfaces(eni_ids=[eni_id])
         return eni.primary_ip
 
     def identity(self, *, all_enis: bool = False) -> NodeIdentity:
-        """This node: name, instance, region, binding interface (and, for stop, every ENI)."""
+        """This node: name, region, binding interface (only what a binding needs: the ENI
+        and its private IPs), and for a stop every ENI of the instance."""
         interface = imds.local_interface(
-            self.imds, self.config.interface, primary_ip_for=self.primary_ip_of
+            self.imds, self.config.interface, primary_ip_for=self.primary_ip_of, details=False
         )
         eni_ids = frozenset({interface.eni_id})
         if all_enis:
-            eni_ids |= {
-                self.imds.get(f"meta-data/network/interfaces/macs/{mac}/interface-id")
-                for mac in self.imds.macs()
-            }
+            others = [mac for mac in self.imds.macs() if mac != interface.mac]
+            eni_ids |= {self.imds.interface_id(mac) for mac in others}
         node = NodeIdentity(
-            node_name=targets.node_name(self.config),
-            instance_id=self.imds.instance_id(),
+            node_name=placements.node_name(self.config),
+            instance_id=None,
             region=self.region,
             interface=interface,
             eni_ids=eni_ids,
         )
         log.debug(
-            "this node is %s (%s in %s): %s primary %s, secondaries %s",
+            "this node is %s in %s: %s primary %s, secondaries %s",
             node.node_name,
-            node.instance_id,
             node.region,
             interface.eni_id,
             interface.primary_ip,

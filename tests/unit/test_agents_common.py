@@ -1,24 +1,25 @@
-"""What every cluster-manager front end shares (eipha.agents), against an in-memory EC2: the
-stop rule (a stop fails only when the EIP is provably still here) and the Setup seam.
+"""What every cluster-manager front end shares (eipha.agents.verdicts, eipha.agents.setup),
+against an in-memory EC2: the stop rule (a stop fails only when the EIP is provably still
+here), the deadline a manager's cap leaves, and the Setup seam.
 
-The fakes here (a runtime over :class:`~tests.fakes.FakeEc2`, a :class:`Setup` around it)
+The fakes here (a node over :class:`~tests.fakes.FakeAdapters`, a :class:`Setup` around it)
 serve the other ``test_agents_*`` modules too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
 
 import pytest
 
-from eipha import agents, errors
-from eipha.agents import Setup
+from eipha import errors
+from eipha.agents import verdicts
+from eipha.agents.setup import Setup
 from eipha.clock import Deadline
 from eipha.config import Config, parse_text
 from eipha.model import Binding, Interface, NodeIdentity
-from eipha.wiring import Runtime
-from tests.fakes import FakeEc2
+from eipha.node import Node
+from tests.fakes import FakeAdapters, FakeEc2
 
 WEB_A, WEB_B = "eipalloc-0000000a", "eipalloc-0000000b"
 A_PRIMARY = Binding("eni-aaaaaaaa", "10.0.0.11")
@@ -48,35 +49,14 @@ def config(text: str = CONFIG) -> Config:
 
 
 @dataclass
-class FakeRuntime:
-    """What :mod:`eipha.actions` uses of a :class:`~eipha.wiring.Runtime`. ``node`` None:
-    IMDS is down."""
-
-    config: Config
-    ec2: FakeEc2
-    deadline: Deadline
-    node: NodeIdentity | None = LB_A
-
-    def prefetch_client(self) -> None:
-        pass  # the fake EC2 needs no client
-
-    def identity(self, *, all_enis: bool = False) -> NodeIdentity:
-        if self.node is None:
-            raise errors.MetadataError("IMDS did not answer", "connection refused")
-        return self.node
-
-    def warm(self) -> NodeIdentity:
-        return self.identity()
-
-
-@dataclass
 class World:
-    """One in-memory EC2 and node; ``setup`` builds runtimes over them, and records them."""
+    """One in-memory EC2 and node; ``setup`` builds nodes over them, and records the
+    adapters of each (``built``)."""
 
     ec2: FakeEc2 = field(default_factory=FakeEc2)
     node: NodeIdentity | None = LB_A
     text: str = CONFIG
-    built: list[float] = field(default_factory=list)
+    built: list[FakeAdapters] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.ec2.add(WEB_A, "203.0.113.10")
@@ -85,9 +65,13 @@ class World:
     def load(self, path: str | None) -> Config:
         return config(self.text)
 
-    def build(self, cfg: Config, seconds: float) -> Runtime:
-        self.built.append(seconds)
-        return cast(Runtime, FakeRuntime(cfg, self.ec2, Deadline(seconds), self.node))
+    def build(self, cfg: Config) -> Node:
+        def adapters(deadline: Deadline) -> FakeAdapters:
+            made = FakeAdapters(self.ec2, self.node, deadline)
+            self.built.append(made)
+            return made
+
+        return Node(cfg, adapters)
 
     @property
     def setup(self) -> Setup:
@@ -108,30 +92,29 @@ def world() -> World:
 # --------------------------------------------------------------------------- Setup
 
 
-def test_setup_deadline_is_the_config_timeout_or_the_cap(world: World):
-    world.setup.runtime()
-    world.setup.runtime(cap=2.0)
-    world.setup.runtime(cap=60.0)
-    assert world.built == [5.0, 2.0, 5.0]
+def test_the_deadline_is_the_config_timeout_or_the_managers_cap(world: World):
+    for cap in (None, 2.0, 60.0):
+        verdicts.running(world.setup.node(), ["web-a"], cap=cap)
+    assert [a.deadlines for a in world.built] == [[5.0], [2.0], [5.0]]
 
 
 # --------------------------------------------------------------------------- stop
 
 
-def runtime(world: World) -> Runtime:
-    return world.setup.runtime()
+def node(world: World) -> Node:
+    return world.setup.node()
 
 
 def test_stop_takes_it_off_this_node(world: World):
     world.ec2.put(WEB_A, A_PRIMARY)
-    assert agents.stop(lambda: runtime(world), ["web-a"]) is None
+    assert verdicts.stopped(lambda: node(world), ["web-a"]) is None
     assert world.where(WEB_A) is None
     assert world.ec2.calls == ["DescribeAddresses", "DisassociateAddress"]
 
 
 def test_stop_leaves_the_peers_eip_alone(world: World):
     world.ec2.put(WEB_B, B_PRIMARY)
-    assert agents.stop(lambda: runtime(world), ["web-b"]) is None
+    assert verdicts.stopped(lambda: node(world), ["web-b"]) is None
     assert world.where(WEB_B) == B_PRIMARY
     assert world.ec2.calls == ["DescribeAddresses"]
 
@@ -139,7 +122,7 @@ def test_stop_leaves_the_peers_eip_alone(world: World):
 def test_stop_fails_when_the_eip_is_provably_still_here(world: World):
     world.ec2.put(WEB_A, A_PRIMARY)
     world.ec2.fail["DisassociateAddress"] = errors.AwsError("DisassociateAddress failed", "500")
-    error = agents.stop(lambda: runtime(world), ["web-a"])
+    error = verdicts.stopped(lambda: node(world), ["web-a"])
     assert error is not None
     assert str(error).startswith("stop failed: web-a still on this node")
     assert "DisassociateAddress failed" in str(error)
@@ -151,13 +134,13 @@ def test_stop_succeeds_when_the_failed_disassociate_was_overtaken(world: World):
     world.ec2.put(WEB_A, A_PRIMARY)
     ec2 = world.ec2
 
-    def moved_then_failed(association_id: str) -> bool:
+    def moved_then_failed(association_id: str, *, dry_run: bool = False) -> bool:
         ec2.calls.append("DisassociateAddress")
         ec2.put(WEB_A, B_SECOND)
         raise errors.AwsError("DisassociateAddress failed", "timeout")
 
     ec2.disassociate_address = moved_then_failed  # type: ignore[method-assign]
-    assert agents.stop(lambda: runtime(world), ["web-a"]) is None
+    assert verdicts.stopped(lambda: node(world), ["web-a"]) is None
     assert world.where(WEB_A) == B_SECOND
 
 
@@ -165,12 +148,12 @@ def test_stop_succeeds_when_the_re_read_fails(world: World):
     world.ec2.put(WEB_A, A_PRIMARY)
     ec2 = world.ec2
 
-    def fail_and_break_describe(association_id: str) -> bool:
+    def fail_and_break_describe(association_id: str, *, dry_run: bool = False) -> bool:
         ec2.fail["DescribeAddresses"] = errors.AwsError("DescribeAddresses failed", "500")
         raise errors.AwsError("DisassociateAddress failed", "500")
 
     ec2.disassociate_address = fail_and_break_describe  # type: ignore[method-assign]
-    assert agents.stop(lambda: runtime(world), ["web-a"]) is None
+    assert verdicts.stopped(lambda: node(world), ["web-a"]) is None
     assert world.where(WEB_A) == A_PRIMARY  # still here, but nothing could prove it
 
 
@@ -182,10 +165,10 @@ def test_stop_succeeds_when_nothing_can_prove_the_eip_is_here(world: World, brok
     world.ec2.put(WEB_A, A_PRIMARY)
     eips = ["web-a"]
 
-    def make() -> Runtime:
+    def make() -> Node:
         if broken == "no config":
             raise errors.NotConfigured("config file /x not found")
-        return runtime(world)
+        return node(world)
 
     if broken == "imds down":
         world.node = None
@@ -193,7 +176,7 @@ def test_stop_succeeds_when_nothing_can_prove_the_eip_is_here(world: World, brok
         world.ec2.fail["DescribeAddresses"] = errors.AwsError("DescribeAddresses failed", "x")
     elif broken == "unknown eip":
         eips = ["web-z"]
-    assert agents.stop(make, eips) is None
+    assert verdicts.stopped(make, eips) is None
     assert world.where(WEB_A) == A_PRIMARY
 
 
@@ -201,20 +184,20 @@ def test_stop_succeeds_when_nothing_can_prove_the_eip_is_here(world: World, brok
 
 
 def test_start_and_running(world: World):
-    assert agents.running(runtime(world), ["web-b"]) is False
-    assert agents.start(runtime(world), ["web-a", "web-b"]) is None
+    assert verdicts.running(node(world), ["web-b"]) is False
+    assert verdicts.started(node(world), ["web-a", "web-b"]) is None
     assert world.where(WEB_A) == A_PRIMARY
     assert world.where(WEB_B) == A_SECOND
-    assert agents.running(runtime(world), ["web-a", "web-b"]) is True
+    assert verdicts.running(node(world), ["web-a", "web-b"]) is True
 
 
 def test_start_returns_the_first_failure(world: World):
     world.ec2.fail["AssociateAddress"] = errors.AwsPermissionDenied("no", code="Unauthorized")
-    error = agents.start(runtime(world), ["web-a"])
+    error = verdicts.started(node(world), ["web-a"])
     assert isinstance(error, errors.AwsPermissionDenied)
 
 
 def test_running_raises_when_it_cannot_know(world: World):
     world.node = None
     with pytest.raises(errors.MetadataError):
-        agents.running(runtime(world), ["web-a"])
+        verdicts.running(node(world), ["web-a"])

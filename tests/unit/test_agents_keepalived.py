@@ -13,9 +13,12 @@ from pathlib import Path
 import pytest
 
 from eipha import errors
-from eipha.agents import Setup, keepalived
+from eipha.agents import keepalived, keepalived_fifo
 from eipha.agents.keepalived import Event, Stamp
+from eipha.agents.setup import Setup
 from eipha.config import Config
+from eipha.node import Node
+from tests.fakes import FakeAdapters, FakeEc2
 from tests.unit.test_agents_common import (
     A_PRIMARY,
     A_SECOND,
@@ -155,10 +158,10 @@ def test_parse_line_rejects(line: str):
 
 
 def test_handle_line_never_raises(world: World, caplog):
-    warm = keepalived.Warm(world.setup)
-    keepalived.handle_line('INSTANCE "VI_1 MASTER 100', warm)
+    warm = keepalived_fifo.Warm(world.setup)
+    keepalived_fifo.handle_line('INSTANCE "VI_1 MASTER 100', warm)
     world.node = None  # IMDS down: the start fails, the reader goes on
-    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    keepalived_fifo.handle_line('INSTANCE "VI_1" MASTER 100', warm)
     assert "ignoring FIFO line" in caplog.text
     assert "IMDS did not answer" in caplog.text
 
@@ -329,7 +332,7 @@ def test_fifo_lines_until_eof(tmp_path: Path):
     path = tmp_path / "fifo"
     os.mkfifo(path)
     writer = write_later(path, [b'INSTANCE "VI_1" MAS', b"TER 100\nGROUP ", b'"G" BACKUP 0\nlast'])
-    with keepalived.Fifo(str(path)) as reader:
+    with keepalived_fifo.Fifo(str(path)) as reader:
         lines = list(reader.lines())
     writer.join(5)
     assert lines == ['INSTANCE "VI_1" MASTER 100', 'GROUP "G" BACKUP 0', "last"]
@@ -344,7 +347,7 @@ def test_fifo_stops_on_sigterm_and_restores_the_handler(tmp_path: Path):
     timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
     timer.start()
     try:
-        with keepalived.Fifo(str(path)) as reader:
+        with keepalived_fifo.Fifo(str(path)) as reader:
             lines = list(reader.lines())
     finally:
         timer.cancel()
@@ -354,7 +357,7 @@ def test_fifo_stops_on_sigterm_and_restores_the_handler(tmp_path: Path):
 
 
 def test_fifo_that_cannot_be_opened_is_exit_1(world: World, tmp_path: Path):
-    assert keepalived.fifo(str(tmp_path / "absent"), world.setup) == 1
+    assert keepalived_fifo.fifo(str(tmp_path / "absent"), world.setup) == 1
 
 
 def test_fifo_mode_handles_each_line(world: World, tmp_path: Path, caplog):
@@ -364,7 +367,7 @@ def test_fifo_mode_handles_each_line(world: World, tmp_path: Path, caplog):
     write_later(
         path, [b'INSTANCE "VI_B" MASTER 100\n', b"garbage\n", b'INSTANCE "VI_B" BACKUP 50\n']
     )
-    assert keepalived.fifo(str(path), world.setup) == 0
+    assert keepalived_fifo.fifo(str(path), world.setup) == 0
     assert world.where(WEB_B) == A_SECOND
     assert "ignoring FIFO line 'garbage'" in caplog.text
     assert "end of file; exiting" in caplog.text
@@ -373,91 +376,96 @@ def test_fifo_mode_handles_each_line(world: World, tmp_path: Path, caplog):
 # --------------------------------------------------------------------------- the warm reader
 
 
-def test_fifo_reader_prepares_one_runtime_and_keeps_it(world: World, tmp_path: Path, caplog):
+def test_fifo_reader_prepares_one_node_and_keeps_it(world: World, tmp_path: Path, caplog):
     path = tmp_path / "fifo"
     os.mkfifo(path)
     world.text = MAPPED
     lines = [b'INSTANCE "VI_B" MASTER 100\n', b'INSTANCE "VI_WEB" MASTER 150\n']
     write_later(path, lines)
-    assert keepalived.fifo(str(path), world.setup) == 0
-    # built once, before the first line, on a short deadline; both starts used it
-    assert world.built == [keepalived.PREPARE]
+    assert keepalived_fifo.fifo(str(path), world.setup) == 0
+    # built once, before the first line, on a short deadline; who this node is was read
+    # then, once, and both starts used it
+    assert [a.deadlines for a in world.built] == [[keepalived_fifo.PREPARE]]
     assert world.where(WEB_A) == A_PRIMARY
     assert world.where(WEB_B) == A_SECOND
     assert f"{path}: ready in" in caplog.text
     assert "lb-a (i-aaaaaaaa) in eu-west-1" in caplog.text
 
 
-def test_a_kept_runtime_gets_the_whole_timeout_for_each_event(world: World):
-    warm = keepalived.Warm(world.setup)
+def kept(warm: keepalived_fifo.Warm) -> Node:
+    assert warm.keeper.node is not None
+    return warm.keeper.node
+
+
+def test_a_kept_node_gets_the_whole_timeout_for_each_event(world: World):
+    warm = keepalived_fifo.Warm(world.setup)
     warm.prepare("fifo")
-    assert warm.runtime is not None
-    prepared = warm.runtime
+    prepared = kept(warm)
     prepared.deadline.started -= 100  # long ago: that deadline has passed
-    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
-    assert warm.runtime is prepared
-    assert world.built == [keepalived.PREPARE]
+    keepalived_fifo.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    assert kept(warm) is prepared
+    assert len(world.built) == 1
     assert prepared.deadline.seconds == 5.0
     assert prepared.deadline.remaining() > 4.0
     assert world.where(WEB_A) == A_PRIMARY
 
 
-def test_a_changed_config_gets_a_new_runtime(world: World):
-    warm = keepalived.Warm(world.setup)
+def test_a_changed_config_gets_a_new_node(world: World):
+    warm = keepalived_fifo.Warm(world.setup)
     warm.prepare("fifo")
-    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    keepalived_fifo.handle_line('INSTANCE "VI_1" MASTER 100', warm)
     world.text = MAPPED  # edited between two events
-    keepalived.handle_line('INSTANCE "VI_B" MASTER 100', warm)
-    assert world.built == [keepalived.PREPARE, 5.0]
-    assert warm.runtime is not None
-    assert warm.runtime.config == config(MAPPED)
+    keepalived_fifo.handle_line('INSTANCE "VI_B" MASTER 100', warm)
+    assert len(world.built) == 2
+    assert kept(warm).config == config(MAPPED)
     assert world.where(WEB_B) == A_SECOND
 
 
-def test_a_start_that_fails_on_a_kept_runtime_is_tried_again_on_a_new_one(world: World, caplog):
+def test_a_start_that_fails_on_a_kept_node_is_tried_again_on_a_new_one(world: World, caplog):
     """What was kept (credentials, connection, token) may have gone stale since the last
     event, and keepalived sends no event twice."""
-    warm = keepalived.Warm(world.setup)
+    warm = keepalived_fifo.Warm(world.setup)
     warm.prepare("fifo")
-    prepared = warm.runtime
-    assert prepared is not None
-    prepared.node = None  # type: ignore[attr-defined] # its IMDS stops answering
-    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    prepared = kept(warm)
+    adapters = prepared.adapters
+    assert isinstance(adapters, FakeAdapters)
+    adapters.ec2 = FakeEc2()  # its connection went somewhere that knows no EIP
+    keepalived_fifo.handle_line('INSTANCE "VI_1" MASTER 100', warm)
     assert world.where(WEB_A) == A_PRIMARY
-    assert world.built == [keepalived.PREPARE, 5.0]
-    assert warm.runtime is not prepared
-    assert "IMDS did not answer" in caplog.text
+    assert len(world.built) == 2
+    assert kept(warm) is not prepared
+    assert "EC2 does not know" in caplog.text
     assert "trying again with a new EC2 client and IMDS token" in caplog.text
 
 
-def test_a_start_that_fails_on_a_new_runtime_is_not_repeated(world: World, caplog):
+def test_a_start_that_fails_on_a_new_node_is_not_repeated(world: World, caplog):
     world.node = None
-    warm = keepalived.Warm(world.setup)
-    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
-    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)  # a second event: new again
-    assert world.built == [5.0, 5.0]
-    assert warm.runtime is None
+    warm = keepalived_fifo.Warm(world.setup)
+    keepalived_fifo.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    keepalived_fifo.handle_line('INSTANCE "VI_1" MASTER 100', warm)  # a second event: new again
+    assert len(world.built) == 2
+    assert warm.keeper.node is None
     assert world.where(WEB_A) is None
     assert "trying again" not in caplog.text
 
 
 def test_a_failed_warm_up_is_said_and_events_still_work(world: World, caplog):
     world.node = None  # IMDS not there yet at boot
-    warm = keepalived.Warm(world.setup)
+    warm = keepalived_fifo.Warm(world.setup)
     warm.prepare("/run/k.fifo")
-    assert warm.runtime is None
+    assert warm.keeper.node is None
     assert "/run/k.fifo: not prepared ahead (IMDS did not answer" in caplog.text
     world.node = LB_A
-    keepalived.handle_line('INSTANCE "VI_1" MASTER 100', warm)
+    keepalived_fifo.handle_line('INSTANCE "VI_1" MASTER 100', warm)
     assert world.where(WEB_A) == A_PRIMARY
-    assert world.built == [keepalived.PREPARE, 5.0]
+    assert len(world.built) == 2
 
 
 def test_a_reader_without_a_config_still_reads(tmp_path: Path, caplog):
     def load(path: str | None) -> Config:
         raise errors.NotConfigured("no EIPs to start", "there is no config file naming them")
 
-    warm = keepalived.Warm(Setup(load, World().build))
+    warm = keepalived_fifo.Warm(Setup(load, World().build))
     warm.prepare("fifo")
-    assert warm.runtime is None
+    assert warm.keeper.node is None
     assert "not prepared ahead (no EIPs to start" in caplog.text

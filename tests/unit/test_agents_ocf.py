@@ -314,7 +314,8 @@ def test_deadline_keeps_clear_of_pacemakers_timeout(world: World, capsys, timeou
     if timeout_ms is not None:
         env["OCF_RESKEY_CRM_meta_timeout"] = timeout_ms
     assert run(world, "monitor", capsys, **env)[0] == Ocf.NOT_RUNNING
-    assert world.built == [seconds]  # the config says 5 s
+    # one node per call, one config load, and the deadline its action got (the config says 5 s)
+    assert [a.deadlines for a in world.built] == [[seconds]]
 
 
 # --------------------------------------------------------------------------- no boto

@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from eipha import targets
+from eipha import placements
 from eipha.config import EMPTY, parse_text
 from eipha.errors import MetadataError, NotConfigured
 from eipha.imds import HttpTransport, ImdsClient
@@ -26,7 +26,7 @@ OTHER_WAYS = "or give an allocation id (eipalloc-…) or a public IPv4 address"
 
 def unknown(token: str, config: object = CONFIG) -> str:
     with pytest.raises(NotConfigured) as info:
-        targets.select(token, config)  # type: ignore[arg-type]
+        placements.select(token, config)  # type: ignore[arg-type]
     return str(info.value)
 
 
@@ -60,7 +60,7 @@ def test_without_a_config_the_error_says_none_was_loaded_and_where_eipha_looked(
 
 def test_an_allocation_id_without_a_config_needs_a_private_ip():
     none = dataclasses.replace(EMPTY, looked_at="/etc/eipha/eipha.yaml")
-    error = targets.not_in_config("eipalloc-0000000a", none, "--private-ip primary|secondary|IP")
+    error = placements.not_in_config("eipalloc-0000000a", none, "--private-ip primary|secondary|IP")
     assert str(error) == (
         "eipalloc-0000000a is not in any config (no config loaded: looked at "
         "/etc/eipha/eipha.yaml; set --config or EIPHA_CONFIG, or say where it goes with "
@@ -81,7 +81,7 @@ def test_an_allocation_id_without_a_config_needs_a_private_ip():
 )
 def test_a_private_ip_that_contradicts_the_rule(eip: str, node: str, given: str, rule: str):
     with pytest.raises(NotConfigured) as info:
-        targets.check_private_ip(targets.select(eip, CONFIG), CONFIG, node, given)
+        placements.check_private_ip(placements.select(eip, CONFIG), CONFIG, node, given)
     assert str(info.value) == (
         f"{eip}: the private IP given ({given}) contradicts {PATH} (its binding rule puts "
         f"{eip} on {rule}; give none, so that the config decides, or set "
@@ -103,7 +103,7 @@ def test_a_private_ip_that_contradicts_the_rule(eip: str, node: str, given: str,
     ],
 )
 def test_a_private_ip_that_agrees_or_cannot_be_told_yet(eip: str, node: str, given: str):
-    targets.check_private_ip(targets.select(eip, CONFIG), CONFIG, node, given)
+    placements.check_private_ip(placements.select(eip, CONFIG), CONFIG, node, given)
 
 
 # --------------------------------------------------------------------------- metadata

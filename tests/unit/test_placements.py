@@ -1,4 +1,4 @@
-"""From names to targets: config names, allocation ids, public IPs; bindings checked."""
+"""From names to placements: config names, allocation ids, public IPs; bindings checked."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from eipha.config import parse_text
 from eipha.errors import NotConfigured, UsageError
 from eipha.model import Address, Interface, NodeIdentity
-from eipha.targets import resolve_public_ips, select, select_all, targets
+from eipha.placements import placements, resolve_public_ips, select, select_all
 
 CONFIG = parse_text(
     "nodes:\n"
@@ -62,7 +62,7 @@ def test_public_ips_resolve_with_one_describe_and_find_the_config_entry():
 
 
 def test_bindings_follow_the_rule_on_this_node():
-    wanted = targets(select_all(["web-a", "web-b"], CONFIG), CONFIG, LB_A, None)
+    wanted = placements(select_all(["web-a", "web-b"], CONFIG), CONFIG, LB_A, None)
     assert [str(t.binding) for t in wanted] == [
         "eni-0aaaaaaaaaaaaaaaa 10.0.0.11",
         "eni-0aaaaaaaaaaaaaaaa 10.0.0.12",
@@ -71,9 +71,9 @@ def test_bindings_follow_the_rule_on_this_node():
 
 def test_two_eips_onto_one_private_ip_are_refused():
     with pytest.raises(NotConfigured, match="would both go on"):
-        targets(select_all(["web-a", "web-b"], CONFIG), CONFIG, LB_A, "primary")
+        placements(select_all(["web-a", "web-b"], CONFIG), CONFIG, LB_A, "primary")
 
 
 def test_binding_ip_must_be_on_the_eni():
     with pytest.raises(NotConfigured, match="not on eni-0aaaaaaaaaaaaaaaa"):
-        targets(select_all(["web-a"], CONFIG), CONFIG, LB_A, "10.0.0.99")
+        placements(select_all(["web-a"], CONFIG), CONFIG, LB_A, "10.0.0.99")

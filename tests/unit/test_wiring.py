@@ -1,4 +1,5 @@
-"""The runtime's EC2 client is made once per runtime, whichever threads ask for it."""
+"""The EC2 gateway's client is made once, whichever threads ask for it; the real adapters
+read only what a binding needs from IMDS."""
 
 from __future__ import annotations
 
@@ -7,16 +8,8 @@ import time
 
 import pytest
 
-from eipha import ec2, wiring
+from eipha import ec2
 from eipha.clock import Deadline
-from eipha.config import parse_text
-
-CONFIG = """
-node_name: lb-a
-region: eu-west-1
-eips:
-  web-a: {allocation_id: eipalloc-0000000a, home: lb-a}
-"""
 
 
 def test_the_prefetch_thread_and_the_caller_share_one_client(monkeypatch: pytest.MonkeyPatch):
@@ -28,11 +21,11 @@ def test_the_prefetch_thread_and_the_caller_share_one_client(monkeypatch: pytest
         return object()
 
     monkeypatch.setattr(ec2, "make_client", make_client)
-    rt = wiring.Runtime(parse_text(CONFIG, "eipha.yaml"), Deadline(5.0))
-    rt.prefetch_client()
+    gateway = ec2.Gateway("eu-west-1", Deadline(5.0))
+    gateway.prefetch()
     time.sleep(0.05)
     clients = []
-    askers = [threading.Thread(target=lambda: clients.append(rt.client)) for _ in range(3)]
+    askers = [threading.Thread(target=lambda: clients.append(gateway.client)) for _ in range(3)]
     for asker in askers:
         asker.start()
     for asker in askers:
@@ -40,4 +33,7 @@ def test_the_prefetch_thread_and_the_caller_share_one_client(monkeypatch: pytest
     assert made == ["eu-west-1"]
     assert len(clients) == 3
     assert all(c is clients[0] for c in clients)
-    assert rt.client is clients[0]
+    assert gateway.client is clients[0]
+    started = threading.active_count()
+    gateway.prefetch()  # it has its client: no thread
+    assert threading.active_count() == started

@@ -23,26 +23,25 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
-    from eipha.agents import Setup
+    from eipha.agents.setup import Setup
     from eipha.config import Config
-    from eipha.wiring import Runtime
+    from eipha.node import Node
 
 log = logging.getLogger("eipha")
 
 
 def setup(config_path: str | None = None, region: str | None = None) -> Setup:
-    """How an agent loads the config and builds a runtime (shared with the click path)."""
+    """How an agent loads the config and builds its node (shared with the click path)."""
     from eipha import config as cfg
-    from eipha.agents import Setup
+    from eipha.agents.setup import Setup
 
     def load(path: str | None) -> Config:
         return cfg.load_brief(path or config_path)
 
-    def build(config: Config, seconds: float) -> Runtime:
-        from eipha.clock import Deadline
-        from eipha.wiring import Runtime
+    def build(config: Config) -> Node:
+        from eipha import wiring
 
-        return Runtime(config, Deadline(seconds), region=region)
+        return wiring.node(config, region=region)
 
     return Setup(load, build)
 
@@ -72,7 +71,9 @@ def run(argv: Sequence[str]) -> int:
     if len(args) != 2:
         log.error("usage: eipha keepalived fifo FIFO")
         return 2
-    return keepalived.fifo(args[1], setup())
+    from eipha.agents import keepalived_fifo
+
+    return keepalived_fifo.fifo(args[1], setup())
 
 
 def main(argv: Sequence[str]) -> int:

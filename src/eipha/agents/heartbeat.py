@@ -9,7 +9,7 @@ Heartbeat reads the **text** status prints, not its exit code (ResourceManager's
 ``we_own_resource``): stdout is exactly ``running`` or ``not running``, whatever happens, and
 nothing else ever. It has no timeout around scripts, so the config's deadline is the only
 one. A stop that fails while status says running makes it reboot the node, so stop fails only
-when the EIP is provably still here (:func:`eipha.agents.stop`).
+when the EIP is provably still here (:func:`eipha.agents.verdicts.stopped`).
 """
 
 from __future__ import annotations
@@ -17,11 +17,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from eipha import agents, binding
-from eipha.agents import Setup
+from eipha import binding
+from eipha.agents import verdicts
 from eipha.errors import EiphaError, UsageError
 from eipha.exitcodes import LSB, LSB_STATUS, Exit, lookup
+
+if TYPE_CHECKING:
+    from eipha.agents.setup import Setup
 
 log = logging.getLogger("eipha")
 
@@ -71,7 +75,7 @@ def status(call: Call, setup: Setup, echo: Echo) -> int:
     """``running`` (0) or ``not running`` (3); unknown (4) and not configured (6) print
     ``not running`` too."""
     try:
-        here = agents.running(setup.runtime(), [call.eip], call.private_ip)
+        here = verdicts.running(setup.node(), [call.eip], call.private_ip)
     except EiphaError as exc:
         log.error("%s", exc)
         echo(NOT_RUNNING)
@@ -83,7 +87,7 @@ def status(call: Call, setup: Setup, echo: Echo) -> int:
 def start(call: Call, setup: Setup, echo: Echo) -> int:
     """0 when the EIP is here; otherwise the LSB code of what went wrong."""
     try:
-        error = agents.start(setup.runtime(), [call.eip], call.private_ip)
+        error = verdicts.started(setup.node(), [call.eip], call.private_ip)
     except EiphaError as exc:
         error = exc
         log.error("%s", exc)
@@ -92,7 +96,7 @@ def start(call: Call, setup: Setup, echo: Echo) -> int:
 
 def stop(call: Call, setup: Setup, echo: Echo) -> int:
     """0 unless the EIP is provably still on this node (then 1)."""
-    error = agents.stop(setup.runtime, [call.eip])
+    error = verdicts.stopped(setup.node, [call.eip])
     if error is None:
         return int(Exit.OK)
     log.error("%s", error)

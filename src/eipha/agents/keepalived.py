@@ -17,40 +17,32 @@ Notify scripts are fire-and-forget: keepalived may run several at once and they 
 their work in any order. A keepalived-wide ``flock`` serializes them, start is idempotent,
 and a small ledger (the fork time of the last event handled per instance) makes an event
 that was overtaken by a later one a no-op, so a stale MASTER never takes the EIPs back
-after a later BACKUP. ``fifo`` mode reads keepalived's notify FIFO instead, where events
-arrive in order, one per line: ``INSTANCE "VI_1" MASTER 100`` (and, with
-``notify_priority_changes``, MASTER_PRIORITY / BACKUP_PRIORITY, which need nothing).
-
-A notify script starts cold for every event: Python, botocore, an EC2 client and an IMDS
-token come before its first API call. The FIFO reader lives as long as keepalived, so it
-does that once, before the first event (:class:`Warm`), and a MASTER then costs only the
-IMDS reads and API calls of the start itself (and a new IMDS token once the old one has
-expired).
+after a later BACKUP. ``fifo`` mode (:mod:`eipha.agents.keepalived_fifo`) reads keepalived's
+notify FIFO instead, where events arrive in order, one per line, and handles each the same
+way.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import re
-import selectors
 import shlex
-import signal
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
 
-from eipha import actions, agents, locking
-from eipha.agents import Setup
+from eipha import locking
+from eipha.agents import verdicts
 from eipha.clock import Deadline
 from eipha.config import Config, not_loaded
 from eipha.errors import EiphaError, NotConfigured, UsageError
 from eipha.exitcodes import KEEPALIVED, Exit, lookup
-from eipha.wiring import Runtime
+
+if TYPE_CHECKING:
+    from eipha.agents.setup import Setup
 
 log = logging.getLogger("eipha")
 
@@ -62,8 +54,6 @@ USAGE = "usage: eipha keepalived notify [ARG...] INSTANCE|GROUP NAME STATE [PRIO
 LOCK = "keepalived"  # EIPHA_RUN_DIR/locks/keepalived.lock
 LEDGER = "keepalived.events"  # next to it
 LOCK_WAIT = 60.0  # seconds an event waits for the ones before it
-WARM_UP = 3.0  # at most this long before the FIFO reader reads its first line
-PREPARE = WARM_UP - actions.OVERRUN  # the deadline of getting ready that keeps to it
 _PRIORITY = re.compile(r"[0-9]{1,3}")
 
 
@@ -255,7 +245,7 @@ def _take(
         return int(Exit.OK)
     remember(event, stamp, _ledger())
     log.info("keepalived: %s: starting %s", event, ", ".join(eips))
-    error = agents.start(setup.build(config, config.timeout), eips)
+    error = verdicts.started(setup.build(config), eips)
     return int(Exit.OK if error is None else lookup(KEEPALIVED, error))
 
 
@@ -271,189 +261,3 @@ def notify(args: Sequence[str], setup: Setup, stamp: Stamp | None) -> int:
     except EiphaError as exc:
         log.error("keepalived: %s: %s", event, exc)
         return int(lookup(KEEPALIVED, exc))
-
-
-def fifo(path: str, setup: Setup) -> int:
-    """``eipha keepalived fifo FIFO``: handle each line in order until EOF or SIGTERM (0)."""
-    reader = Fifo(path)
-    try:
-        with reader:  # open first: lines written meanwhile wait in the FIFO
-            warm = Warm(setup)
-            warm.prepare(path)
-            for line in reader.lines():
-                handle_line(line, warm)
-    except EiphaError as exc:
-        log.error("keepalived: %s", exc)
-        return int(lookup(KEEPALIVED, exc))
-    log.info("keepalived: %s: %s; exiting", path, "SIGTERM" if reader.stopping else "end of file")
-    return int(Exit.OK)
-
-
-def handle_line(line: str, warm: Warm) -> None:
-    """One FIFO line; a bad line or a failure is logged, never raised.
-
-    A start that fails on a kept runtime is tried once more on a fresh one: what was kept
-    (credentials, the connection, the IMDS token) may be what went stale since the last
-    event, and keepalived will not send this one again.
-    """
-    if not line.strip():
-        return
-    try:
-        event = parse_line(line)
-    except UsageError as exc:
-        log.warning("keepalived: ignoring FIFO line %r: %s", line, exc)
-        return
-    code = _attempt(event, warm)
-    if code != Exit.OK and warm.reused:
-        warm.drop()
-        log.info("keepalived: %s: trying again with a new EC2 client and IMDS token", event)
-        code = _attempt(event, warm)
-    if code != Exit.OK and warm.used:
-        warm.drop()
-
-
-def _attempt(event: Event, warm: Warm) -> int:
-    warm.reused = warm.used = False
-    try:
-        return handle(event, warm.setup)
-    except EiphaError as exc:
-        log.error("keepalived: %s: %s", event, exc)
-    except Exception as exc:  # a bug must not end the reader: keepalived does not restart it
-        log.error("keepalived: %s: internal error: %r (please report this)", event, exc)
-    return int(Exit.FAILURE)
-
-
-class Warm:
-    """The FIFO reader's runtime, kept from one event to the next.
-
-    :attr:`setup` loads the config afresh for every event and hands out the kept runtime
-    while the config is unchanged, its deadline started over (:attr:`reused` says so); a
-    changed config gets a new one. After a failed action the runtime is dropped: a worker
-    thread that a deadline left behind may still be using it, and what it kept may be what
-    failed. The next one costs a new EC2 client, credentials and IMDS token; botocore stays
-    imported.
-    """
-
-    def __init__(self, setup: Setup) -> None:
-        self.base = setup
-        self.runtime: Runtime | None = None
-        self.reused = False
-        self.used = False  # the last event got a runtime (a failure before that leaves it)
-        self.setup = Setup(setup.load, self._build)
-
-    def _build(self, config: Config, seconds: float) -> Runtime:
-        self.used = True
-        rt = self.runtime
-        if rt is None or rt.config != config:
-            rt = self.runtime = self.base.build(config, seconds)
-            self.reused = False
-        else:
-            rt.deadline.seconds = seconds
-            rt.deadline.restart()
-            self.reused = True
-        return rt
-
-    def drop(self) -> None:
-        self.runtime = None
-
-    def prepare(self, path: str) -> None:
-        """Build the runtime before the first event, within :data:`WARM_UP` seconds. If
-        that fails (no config yet, IMDS or credentials not there at boot), say so: each
-        event then starts from scratch until one succeeds, as a notify script would."""
-        started = time.monotonic()
-        try:
-            config = self.base.load(None)
-            rt = self._build(config, min(config.timeout, PREPARE))
-            node = actions.bounded(rt, "prepare", rt.warm)
-        except Exception as exc:  # any failure: log it, and read the FIFO anyway
-            self.drop()
-            why = exc if isinstance(exc, EiphaError) else repr(exc)
-            log.warning("keepalived: %s: not prepared ahead (%s); events start cold", path, why)
-            return
-        log.info(
-            "keepalived: %s: ready in %.2f s: %s (%s) in %s",
-            path,
-            time.monotonic() - started,
-            node.node_name,
-            node.instance_id,
-            node.region,
-        )
-
-
-# --------------------------------------------------------------------------- the FIFO
-
-
-class Fifo:
-    """keepalived's notify FIFO, read line by line until end of file or SIGTERM.
-
-    Opened without blocking (keepalived holds the write end open for its whole life); the
-    SIGTERM handler only sets :attr:`stopping`, and a wakeup pipe gets ``select`` out of
-    its wait. Main thread only (signal handlers).
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.stopping = False
-        self._stack = contextlib.ExitStack()
-
-    def __enter__(self) -> Fifo:
-        # the handler first: once the FIFO is open, a SIGTERM must find it in place
-        self.wake, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        for fd in (self.wake, wake_w):
-            self._stack.callback(os.close, fd)
-        self._stack.callback(signal.set_wakeup_fd, signal.set_wakeup_fd(wake_w))
-        self._stack.callback(
-            signal.signal, signal.SIGTERM, signal.signal(signal.SIGTERM, self._term)
-        )
-        try:
-            self.fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError as exc:
-            self._stack.close()
-            raise EiphaError(f"cannot open the FIFO {self.path}", exc.strerror) from None
-        self._stack.callback(os.close, self.fd)
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._stack.close()
-
-    def _term(self, signum: int, frame: FrameType | None) -> None:
-        self.stopping = True
-
-    def stopped(self) -> bool:
-        """Has SIGTERM arrived? (A call, so that it is read afresh after each yield.)"""
-        return self.stopping
-
-    def lines(self) -> Iterator[str]:
-        """Each complete line (without its newline); a last unterminated one at EOF."""
-        pending = b""
-        with selectors.DefaultSelector() as selector:
-            selector.register(self.fd, selectors.EVENT_READ)
-            selector.register(self.wake, selectors.EVENT_READ)
-            while not self.stopping:
-                chunk = self._read(selector)
-                if chunk is None:
-                    continue
-                if not chunk:
-                    break
-                *complete, pending = (pending + chunk).split(b"\n")
-                for raw in complete:
-                    if self.stopped():
-                        return
-                    yield raw.decode("utf-8", "replace")
-        if pending and not self.stopped():
-            yield pending.decode("utf-8", "replace")
-
-    def _read(self, selector: selectors.BaseSelector) -> bytes | None:
-        """What the FIFO has: bytes, b"" at end of file, None for nothing yet."""
-        ready = {key.fd for key, _ in selector.select()}
-        if self.wake in ready:
-            with contextlib.suppress(BlockingIOError):
-                os.read(self.wake, 512)
-        if self.fd not in ready:
-            return None
-        try:
-            return os.read(self.fd, 65536)
-        except BlockingIOError:
-            return None

@@ -27,11 +27,15 @@ import logging
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from eipha import __version__
-from eipha.agents import Setup
 from eipha.errors import EiphaError, NotConfigured, UsageError
 from eipha.exitcodes import OCF, Ocf, lookup
+
+if TYPE_CHECKING:
+    from eipha.agents.setup import Setup
+    from eipha.config import Config
 
 log = logging.getLogger("eipha")
 
@@ -201,57 +205,61 @@ def _cap(env: Mapping[str, str]) -> float | None:
     return max(1.0, milliseconds / 1000 - OVERRUN)
 
 
-def validate(params: Params, setup: Setup) -> tuple[str, str | None]:
+def validate(params: Params, config: Config) -> tuple[str, str | None]:
     """The EIP and its binding option, when the parameters can work; no network. A public
     IP passes when the config has EIPs: which one it is takes a DescribeAddresses, at start.
     A ``private_ip`` for an EIP the config has must agree with its binding rule (here as
     far as that can be told without the node's addresses; start and monitor check all)."""
-    from eipha import targets
+    from eipha import placements
 
     eip, private_ip = params.required_eip(), params.binding()
-    config = setup.load(params.config)
-    selector = targets.select(eip, config)
+    selector = placements.select(eip, config)
     known = selector.spec is not None or (selector.public_ip is not None and bool(config.eips))
     if not known and private_ip is None:
         how = "set the config parameter or EIPHA_CONFIG"
-        raise targets.not_in_config(eip, config, "private_ip", how)
+        raise placements.not_in_config(eip, config, "private_ip", how)
     if private_ip is not None:
-        targets.check_private_ip(selector, config, targets.node_name(config), private_ip)
+        placements.check_private_ip(selector, config, placements.node_name(config), private_ip)
     return eip, private_ip
 
 
 def validate_all(params: Params, setup: Setup) -> Ocf:
-    validate(params, setup)
+    params.required_eip()  # before the config: an unset eip is the first thing to say
+    validate(params, setup.load(params.config))
     return Ocf.SUCCESS
 
 
 def start(params: Params, setup: Setup) -> Ocf:
-    from eipha import agents
+    from eipha.agents import verdicts
 
-    eip, private_ip = validate(params, setup)
-    error = agents.start(setup.runtime(params.config, params.cap), [eip], private_ip)
+    params.required_eip()
+    config = setup.load(params.config)  # once per call: validate and the node share it
+    eip, private_ip = validate(params, config)
+    error = verdicts.started(setup.build(config), [eip], private_ip, params.cap)
     if error is not None:
         raise error
     return Ocf.SUCCESS
 
 
 def stop(params: Params, setup: Setup) -> Ocf:
-    from eipha import agents
+    from eipha.agents import verdicts
 
     if params.eip is None:
         log.error("parameter eip is not set; nothing to stop")
         return Ocf.SUCCESS
-    error = agents.stop(lambda: setup.runtime(params.config, params.cap), [params.eip])
+    error = verdicts.stopped(lambda: setup.node(params.config), [params.eip], params.cap)
     if error is not None:
         raise error
     return Ocf.SUCCESS
 
 
 def monitor(params: Params, setup: Setup) -> Ocf:
-    from eipha import agents
+    from eipha.agents import verdicts
 
-    eip, private_ip = validate(params, setup)
-    here = agents.running(setup.runtime(params.config, params.cap), [eip], private_ip)
+    params.required_eip()
+    config = setup.load(params.config)
+    eip, private_ip = validate(params, config)
+    here = verdicts.running(setup.build(config), [eip], private_ip, params.cap)
     return Ocf.SUCCESS if here else Ocf.NOT_RUNNING
 
 

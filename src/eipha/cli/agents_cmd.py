@@ -12,7 +12,7 @@ import click
 from eipha.cli.common import options
 
 if TYPE_CHECKING:
-    from eipha.agents import Setup
+    from eipha.agents.setup import Setup
 
 # Cluster managers pass their own words: nothing after the command is an option of ours.
 RAW = {"ignore_unknown_options": True, "allow_interspersed_args": False}
@@ -79,9 +79,9 @@ def fifo(ctx: click.Context, fifo_path: str) -> int:
     Handles each line (INSTANCE "VI_1" MASTER 100) like notify, in order, until end of file
     or SIGTERM (exit 0); a malformed line is logged and skipped.
     """
-    from eipha.agents import keepalived as agent
+    from eipha.agents import keepalived_fifo
 
-    return agent.fifo(fifo_path, _setup(ctx))
+    return keepalived_fifo.fifo(fifo_path, _setup(ctx))
 
 
 @click.command()

@@ -1,4 +1,4 @@
-"""What every command shares: global options, config loading, the runtime, reporting."""
+"""What every command shares: global options, config loading, the node, reporting."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from eipha.exitcodes import CLI, Exit, Table, lookup
 if TYPE_CHECKING:
     from eipha.config import Config
     from eipha.failover import Outcome
-    from eipha.wiring import Runtime
+    from eipha.node import Node
 
 log = logging.getLogger("eipha")
 
@@ -54,13 +54,18 @@ def load_config(opts: Options) -> Config:
     return config.load_brief(opts.config_path)
 
 
-def runtime(ctx: click.Context, timeout: float | None) -> Runtime:
-    from eipha.clock import Deadline
-    from eipha.wiring import Runtime
+def node(ctx: click.Context, timeout: float | None = None) -> Node:
+    """The node over the config in effect, with ``--region``; ``timeout`` (``--timeout``)
+    bounds what a command does with it outside the node's own actions (the reads of show,
+    validate, drills) as the config's ``timeout`` does otherwise."""
+    from eipha import wiring
 
     opts = options(ctx)
-    config = load_config(opts)
-    return Runtime(config, Deadline(timeout or config.timeout), region=opts.region)
+    this = wiring.node(load_config(opts), region=opts.region)
+    if timeout is not None:
+        this.deadline.seconds = timeout
+        this.deadline.restart()
+    return this
 
 
 def report(outcomes: Sequence[Outcome], began: float, table: Table = CLI) -> int:
@@ -203,8 +208,8 @@ __all__ = [
     "Seconds",
     "global_options",
     "load_config",
+    "node",
     "options",
     "report",
-    "runtime",
     "with_global_options",
 ]

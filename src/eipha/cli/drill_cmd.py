@@ -6,7 +6,7 @@ import json
 
 import click
 
-from eipha.cli.common import Seconds, runtime, timeout_option
+from eipha.cli.common import Seconds, node, timeout_option
 from eipha.errors import UsageError
 from eipha.exitcodes import CLI, Exit, lookup
 
@@ -75,7 +75,8 @@ def drill(
 
     if probe:
         check_url(probe)
-    rt = runtime(ctx, timeout)
-    report = drills.Drill(rt, eip, to_node, probe=probe, back=back, settle=settle).run()
+    report = drills.Drill(
+        node(ctx, timeout), eip, to_node, probe=probe, back=back, settle=settle
+    ).run()
     click.echo(json.dumps(drills.to_json(report), indent=2) if as_json else drills.to_text(report))
     return int(Exit.OK if report.error is None else lookup(CLI, report.error))

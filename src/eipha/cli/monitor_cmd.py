@@ -36,8 +36,8 @@ def monitor(ctx: click.Context, show: bool, as_json: bool) -> int:
             json.dumps(snapshot, indent=2, sort_keys=True) if as_json else state.render(snapshot)
         )
         return int(Exit.OK)
-    from eipha.monitor.daemon import Monitor, runtime_factory
+    from eipha.monitor.daemon import Monitor, node_factory
 
     opts = options(ctx)
     config = load_config(opts)
-    return Monitor(config, runtime_factory(opts.region)).run()
+    return Monitor(config, node_factory(opts.region)).run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from eipha.cli.common import runtime, timeout_option
+from eipha.cli.common import node, timeout_option
 from eipha.errors import PermissionDenied
 
 
@@ -55,9 +55,9 @@ def secondary_ips(
             "changing addresses needs root (CAP_NET_ADMIN)",
             "run as root, or see the plan with --dry-run",
         )
-    rt = runtime(ctx, timeout)
+    this = node(ctx, timeout)
     targets, notes = sec.discover(
-        rt.imds, interface or rt.config.interface or None, rt.primary_ip_of
+        this.imds, interface or this.config.interface or None, this.adapters.primary_ip_of
     )
     with open_netlink() as port:
         result = sec.sync(targets, port, prune=prune, dry_run=dry_run, force=force)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from eipha.cli.common import runtime, timeout_option
+from eipha.cli.common import node, timeout_option
 
 if TYPE_CHECKING:
     from eipha.config import Config
@@ -29,18 +29,16 @@ def show(ctx: click.Context, as_json: bool, timeout: float | None) -> int:
     Reads the EC2 API only (one DescribeAddresses, plus one DescribeNetworkInterfaces when
     the config names the nodes' instances); runs from any host with credentials. Exit 0.
     """
-    from eipha import ec2
-
-    rt = runtime(ctx, timeout)
-    config = rt.config
+    this = node(ctx, timeout)
+    config = this.config
     allocation_ids = sorted(e.allocation_id for e in config.eips.values())
-    addresses = ec2.describe_addresses(rt.client, allocation_ids)
+    addresses = this.ec2.describe_addresses(allocation_ids)
     instances = sorted(n.instance_id for n in config.nodes.values() if n.instance_id)
-    enis = ec2.describe_network_interfaces(rt.client, instance_ids=instances) if instances else []
+    enis = this.ec2.describe_network_interfaces(instance_ids=instances) if instances else []
     rows = [_row(a, config, enis) for a in addresses]
     rows.sort(key=lambda r: str(r["eip"]))
     click.echo(
-        json.dumps({"region": rt.region, "eips": rows}, indent=2) if as_json else _table(rows)
+        json.dumps({"region": this.region, "eips": rows}, indent=2) if as_json else _table(rows)
     )
     return 0
 
@@ -54,7 +52,7 @@ def _node_of(
 
 
 def _belongs(name: str | None, config: Config, enis: Sequence[Eni]) -> dict[str, Any]:
-    from eipha.binding import EipRule, private_ip_for
+    from eipha.binding import private_ip_for
     from eipha.errors import NotConfigured
 
     spec = config.eips.get(name) if name else None
@@ -67,7 +65,7 @@ def _belongs(name: str | None, config: Config, enis: Sequence[Eni]) -> dict[str,
     )
     if eni is None:
         return {"node": spec.home, "eni": None, "private_ip": spec.private_ips.get(spec.home)}
-    rules = {n: EipRule(e.home, dict(e.private_ips)) for n, e in config.eips.items()}
+    rules = config.eip_rules()
     try:
         ip: str | None = private_ip_for(
             spec.name, spec.home, rules, eni.primary_ip, eni.secondary_ips

@@ -7,12 +7,7 @@ from collections.abc import Sequence
 
 import click
 
-from eipha.cli.common import (
-    private_ip_option,
-    report,
-    runtime,
-    timeout_option,
-)
+from eipha.cli.common import node, private_ip_option, report, timeout_option
 from eipha.errors import EiphaError
 from eipha.exitcodes import STATUS, Exit, lookup
 
@@ -39,12 +34,12 @@ def start(
     EIP is a config name, an allocation id (eipalloc-...) or a public IP.
     Exit 0 when every EIP is here (also if it already was).
     """
-    from eipha import actions, binding
+    from eipha import binding
 
     option = binding.parse_private_ip_option(private_ip) if private_ip is not None else None
-    rt = runtime(ctx, timeout)
-    outcomes = actions.bounded(rt, "start", lambda: actions.start(rt, eips, option))
-    return report(outcomes, rt.deadline.started)
+    this = node(ctx)
+    outcomes = this.start(eips, option, seconds=timeout)
+    return report(outcomes, this.deadline.started)
 
 
 @click.command()
@@ -58,11 +53,9 @@ def stop(ctx: click.Context, eips: tuple[str, ...], timeout: float | None) -> in
     the AssociationId just read, so a stale stop can never remove a peer's newer association.
     Exit 0 when none of the EIPs is here any more (also if it was elsewhere or unassociated).
     """
-    from eipha import actions
-
-    rt = runtime(ctx, timeout)
-    outcomes = actions.bounded(rt, "stop", lambda: actions.stop(rt, eips))
-    return report(outcomes, rt.deadline.started)
+    this = node(ctx)
+    outcomes = this.stop(eips, seconds=timeout)
+    return report(outcomes, this.deadline.started)
 
 
 @click.command()
@@ -94,14 +87,13 @@ def status(
 def _status(
     ctx: click.Context, eips: Sequence[str], private_ip: str | None, timeout: float | None
 ) -> list[tuple[str, bool]]:
-    from eipha import actions, binding
+    from eipha import binding
 
     option = binding.parse_private_ip_option(private_ip) if private_ip is not None else None
-    rt = runtime(ctx, timeout)
-    answers = actions.bounded(rt, "status", lambda: actions.status(rt, eips, option))
-    for target, _running, address in answers:
-        log.debug("%s: %s; wanted on %s", target.label, address.where(), target.binding)
-    return [(target.label, running) for target, running, _ in answers]
+    answers = node(ctx).status(eips, option, seconds=timeout)
+    for a in answers:
+        log.debug("%s: %s; wanted on %s", a.target.label, a.address.where(), a.target.binding)
+    return [(a.target.label, a.running) for a in answers]
 
 
 def _print(answers: Sequence[tuple[str, bool]]) -> None:

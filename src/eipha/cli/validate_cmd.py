@@ -6,7 +6,7 @@ import json
 
 import click
 
-from eipha.cli.common import runtime, timeout_option
+from eipha.cli.common import node, timeout_option
 
 
 @click.command()
@@ -54,8 +54,7 @@ def validate(
         keepalived_named=keepalived_conf is not None,
         ha_named=ha_dir is not None,
     )
-    rt = runtime(ctx, timeout)
-    result = checks.run(rt, managers=files)
+    result = checks.run(node(ctx, timeout), managers=files)
     if as_json:
         click.echo(
             json.dumps(

@@ -7,6 +7,9 @@ sentence and carried out by a worker thread (``start`` for EIPs newly claimed; l
 needs no call: the home node re-associates), so heartbeats never wait for the EC2 API.
 Where the EIPs really are is read with one batched DescribeAddresses every 30 s and after
 every change; a claimed EIP found elsewhere is started again (with backoff after failures).
+Both go through one :class:`~eipha.node.Node`, kept for the monitor's life: one EC2 client,
+one set of credentials and one IMDS token, renewed only when the config changes (SIGHUP) or
+a call fails in a way that what it kept may have caused.
 
 Signals only set flags: SIGTERM sends ``leaving`` so the peer takes over at once, then exits
 (releasing the EIPs only with ``release_on_exit``); SIGHUP reloads the config, refusing an
@@ -25,16 +28,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eipha import errors, locking
-from eipha.clock import Deadline
 from eipha.config import Config, MonitorSpec
 from eipha.monitor import protocol, state
 from eipha.monitor.decide import Decision, Params, View, decide, describe
 from eipha.monitor.metrics import Exporter
 from eipha.monitor.peers import PeerBook
 from eipha.monitor.probes import Health, Quorum
+from eipha.node import Keeper
+
+if TYPE_CHECKING:
+    from eipha.node import Node
 
 log = logging.getLogger("eipha.monitor")
 
@@ -71,14 +77,14 @@ class Monitor:
     def __init__(
         self,
         config: Config,
-        runtime: Callable[[Config], Any],
+        build: Callable[[Config], Node],
         *,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         health: Health | None = None,
         quorum: Quorum | None = None,
     ) -> None:
-        self.runtime = runtime
+        self.keeper = Keeper(build)
         self.clock = clock
         self.wall = wall
         self.started = clock()
@@ -356,6 +362,9 @@ class Monitor:
                     self._start(eips)
                 else:
                     self._reconcile()
+            except errors.EiphaError as exc:
+                self.counters.api_errors += 1
+                log.error("reconcile failed, trying again in %.0f s: %s", RECONCILE, exc)
             except Exception:
                 log.exception("unexpected error in the EC2 worker; continuing")
 
@@ -363,12 +372,9 @@ class Monitor:
         eips = tuple(e for e in eips if e in self.claims.hold)
         if not eips:
             return
-        from eipha import actions
-
-        rt = self.runtime(self.config)
         self.counters.api_calls += 1
         try:
-            outcomes = actions.bounded(rt, "start", lambda: actions.start(rt, eips))
+            outcomes = self._node().start(eips)
         except errors.EiphaError as exc:
             self._failed(eips, exc)
             return
@@ -379,8 +385,14 @@ class Monitor:
             else:
                 self._failed((outcome.target.label,), outcome.error)
 
+    def _node(self) -> Node:
+        """The monitor's one node (a new one after a config change)."""
+        return self.keeper.get(self.config)
+
     def _failed(self, eips: tuple[str, ...], exc: errors.EiphaError) -> None:
         self.counters.api_errors += 1
+        if isinstance(exc, errors.AwsPermissionDenied):  # credentials may have gone stale
+            self.keeper.drop()
         for eip in eips:
             delay = min(MAX_BACKOFF, self.claims.backoff.get(eip, 1.0) * 2)
             self.claims.backoff[eip] = delay
@@ -389,23 +401,14 @@ class Monitor:
 
     def _reconcile(self) -> None:
         """One batched DescribeAddresses: where is every EIP; restart claimed ones elsewhere."""
-        from eipha import actions, failover
-
-        rt = self.runtime(self.config)
-        node = rt.identity()
-        wanted = actions.resolve(rt, sorted(self.homes))
-        from eipha.targets import targets as to_targets
-
         self.counters.api_calls += 1
-        found = failover.describe(rt.ec2, to_targets(wanted, self.config, None, None))
-        self.where = {
-            s.label: found[s.allocation_id].where() for s in wanted if s.allocation_id in found
-        }
-        astray = []
-        for s in wanted:
-            address = found.get(s.allocation_id or "")
-            if s.label in self.claims.hold and address is not None and not node.holds(address):
-                astray.append(s.label)
+        try:
+            seen = self._node().survey(sorted(self.homes))
+        except errors.AwsPermissionDenied:
+            self.keeper.drop()
+            raise
+        self.where = {s.label: s.address.where() for s in seen}
+        astray = [s.label for s in seen if s.label in self.claims.hold and not s.here]
         if astray:
             log.info("reconcile: %s claimed here but not here in EC2; starting", ", ".join(astray))
             self._start(tuple(astray))
@@ -421,10 +424,7 @@ class Monitor:
             "" if not self.spec.release_on_exit else " (release_on_exit: releasing)",
         )
         if self.spec.release_on_exit and self.claims.hold:
-            from eipha import actions
-
-            rt = self.runtime(self.config)
-            actions.bounded(rt, "stop", lambda: actions.stop(rt, sorted(self.claims.hold)))
+            self._node().stop(sorted(self.claims.hold))
         state.remove()
 
     # -- status -----------------------------------------------------------------------------
@@ -462,10 +462,12 @@ class Monitor:
         }
 
 
-def runtime_factory(region: str | None) -> Callable[[Config], Any]:
-    def make(config: Config) -> Any:
-        from eipha.wiring import Runtime
+def node_factory(region: str | None) -> Callable[[Config], Node]:
+    """Nodes over the real adapters, with ``--region``."""
 
-        return Runtime(config, Deadline(config.timeout), region=region)
+    def make(config: Config) -> Node:
+        from eipha import wiring
+
+        return wiring.node(config, region=region)
 
     return make

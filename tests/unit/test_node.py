@@ -1,0 +1,188 @@
+"""The use-case layer (eipha.node): one watchdog per action, names resolved once, who this
+node is read once per process and again after a miss, a hung call cut at the deadline."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+import pytest
+
+from eipha import errors
+from eipha.config import parse_text
+from eipha.failover import Placement
+from eipha.model import Binding
+from eipha.node import OVERRUN, Keeper, Node
+from tests.fakes import FakeAdapters
+from tests.unit.test_agents_common import (
+    A_PRIMARY,
+    A_SECOND,
+    B_PRIMARY,
+    CONFIG,
+    LB_A,
+    WEB_A,
+    WEB_B,
+    World,
+    config,
+)
+
+
+@pytest.fixture
+def world(run_dir: object) -> World:
+    return World()
+
+
+def adapters(node: Node) -> FakeAdapters:
+    assert isinstance(node.adapters, FakeAdapters)
+    return node.adapters
+
+
+@pytest.fixture
+def threads_started(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads started while the test runs."""
+    names: list[str] = []
+    start = threading.Thread.start
+
+    def counting(self: threading.Thread) -> None:
+        names.append(self.name)
+        start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting)
+    return names
+
+
+def test_one_start_of_one_eip_runs_in_one_watchdog_thread(world: World, threads_started):
+    [outcome] = world.setup.node().start(["web-b"])
+    assert outcome.error is None
+    assert threads_started == ["eipha-start"]
+
+
+def test_several_eips_apply_side_by_side(world: World, threads_started):
+    world.text = CONFIG.replace("home: lb-b}", "home: lb-b, private_ips: {lb-a: 10.0.0.12}}")
+    outcomes = world.setup.node().start(["web-a", "web-b"])
+    assert [o.error for o in outcomes] == [None, None]
+    assert threads_started == ["eipha-start", "eipha-web-a", "eipha-web-b"]
+    assert world.ec2.calls.count("DescribeAddresses") == 3  # one plan, two read-backs
+
+
+def test_a_kept_node_reads_who_it_is_once(world: World):
+    node = world.setup.node()
+    node.start(["web-a"])
+    node.status(["web-a", "web-b"])
+    node.stop(["web-a"])  # a stop needs every ENI: one more read, kept too
+    node.stop(["web-b"])
+    node.status(["web-a"])
+    assert adapters(node).reads == [False, True]
+
+
+def test_a_binding_ip_missing_from_what_was_kept_is_read_again(world: World):
+    node = world.setup.node()
+    no_secondary = replace(LB_A, interface=replace(LB_A.interface, secondary_ips=()))
+    adapters(node).node = no_secondary
+    node.status(["web-a"])  # the primary: nothing missing
+    adapters(node).node = LB_A  # 10.0.0.12 assigned since
+    [outcome] = node.start(["web-b"])
+    assert outcome.error is None
+    assert world.where(WEB_B) == A_SECOND
+    assert adapters(node).reads == [False, False]
+
+
+def test_a_binding_ip_missing_from_a_fresh_read_is_not_configured(world: World):
+    world.node = replace(LB_A, interface=replace(LB_A.interface, secondary_ips=()))
+    node = world.setup.node()
+    with pytest.raises(errors.NotConfigured, match="no secondary private IP for web-b on lb-a"):
+        node.start(["web-b"])
+    assert adapters(node).reads == [False]
+
+
+def test_a_public_ip_is_resolved_with_one_call(world: World):
+    [outcome] = world.setup.node().start(["203.0.113.20"])
+    assert outcome.error is None
+    assert world.ec2.calls == [
+        "DescribeAddresses",  # which EIP is 203.0.113.20
+        "DescribeAddresses",  # the plan
+        "AssociateAddress",
+        "DescribeAddresses",  # the read-back
+    ]
+
+
+def test_an_unknown_name_fails_before_any_call_or_thread(world: World, threads_started):
+    with pytest.raises(errors.NotConfigured, match="unknown EIP 'web-z'"):
+        world.setup.node().start(["web-z"])
+    assert world.ec2.calls == []
+    assert threads_started == []
+
+
+def test_a_hung_call_is_cut_at_the_deadline_and_the_others_keep_their_outcome(world: World):
+    world.text = CONFIG.replace("timeout: 5", "timeout: 0.3")
+    world.ec2.put(WEB_A, B_PRIMARY)
+    world.ec2.put(WEB_B, Binding(B_PRIMARY.eni_id, "10.0.0.22"))
+    gate = threading.Event()
+
+    def hang_web_b(fake: object, allocation_id: str) -> None:
+        if allocation_id == WEB_B:
+            gate.wait(10)
+
+    world.ec2.after_associate = hang_web_b
+    node = world.setup.node()
+    first = node.adapters
+    try:
+        a, b = node.start(["web-a", "web-b"])
+    finally:
+        gate.set()
+    assert a.error is None
+    assert world.where(WEB_A) == A_PRIMARY
+    assert isinstance(b.error, errors.DeadlineExceeded)
+    assert "may or may not have moved" in str(b.error)
+    assert node.adapters is not first  # the stuck thread keeps the old ones
+
+
+def test_a_hung_plan_fails_the_whole_action(world: World):
+    world.text = CONFIG.replace("timeout: 5", "timeout: 0.2")
+    gate = threading.Event()
+    original = world.ec2.describe_addresses
+
+    def hung(*args: object, **kwargs: object) -> object:
+        gate.wait(10)
+        return original()
+
+    world.ec2.describe_addresses = hung  # type: ignore[assignment,method-assign]
+    try:
+        with pytest.raises(errors.DeadlineExceeded, match="start did not finish"):
+            world.setup.node().start(["web-a"])
+    finally:
+        gate.set()
+    assert OVERRUN < 2.0  # the exit-code docs promise at most 2 s past the deadline
+
+
+def test_place_moves_onto_any_binding_and_off(world: World):
+    node = world.setup.node()
+    outcome = node.place(Placement("web-a", WEB_A, Binding("eni-bbbbbbbb", "10.0.0.22")))
+    assert outcome.error is None
+    assert world.where(WEB_A) == Binding("eni-bbbbbbbb", "10.0.0.22")
+    outcome = node.place(Placement("web-a", WEB_A))
+    assert outcome.error is None
+    assert world.where(WEB_A) is None
+    assert adapters(node).reads == []  # a drill's move needs nothing of this node
+
+
+def test_survey_says_where_each_eip_is_and_whether_here(world: World):
+    world.ec2.put(WEB_A, A_PRIMARY)
+    world.ec2.put(WEB_B, B_PRIMARY)
+    seen = world.setup.node().survey(["web-a", "web-b"])
+    assert [(s.label, s.here) for s in seen] == [("web-a", True), ("web-b", False)]
+    assert world.ec2.calls == ["DescribeAddresses"]
+
+
+def test_the_keeper_keeps_a_node_until_the_config_changes_or_it_is_dropped(world: World):
+    keeper = Keeper(world.build)
+    first = keeper.get(config())
+    again = keeper.get(config())
+    reused = keeper.reused
+    assert again is first
+    assert reused
+    changed = keeper.get(config(CONFIG.replace("timeout: 5", "timeout: 6")))
+    assert changed is not first
+    assert keeper.reused is False
+    keeper.drop()
+    assert keeper.get(parse_text(CONFIG, "/etc/eipha/eipha.yaml")) is not changed
