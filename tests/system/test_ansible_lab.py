@@ -34,7 +34,7 @@ def lab() -> Iterator[Lab]:
         assert built.reboots() == [], "a node tried to reboot the machine"
 
 
-def inventory(lab: Lab) -> dict[str, object]:
+def inventory(lab: Lab, web: dict[str, object] | None = None) -> dict[str, object]:
     lb = {
         n.name: {
             "eipha_instance_id": n.instance_id,
@@ -46,14 +46,17 @@ def inventory(lab: Lab) -> dict[str, object]:
         for n in lab.world.nodes.values()
     }
     # backends are only written into haproxy.cfg (and checked with haproxy -c), never contacted
-    web = {"web-1": {"ansible_host": "10.0.0.31"}, "web-2": {"ansible_host": "10.0.0.32"}}
+    web = web or {"web-1": {"ansible_host": "10.0.0.31"}, "web-2": {"ansible_host": "10.0.0.32"}}
     return {"all": {"children": {"lb": {"hosts": lb}, "web": {"hosts": web}}}}
 
 
-def deploy(lab: Lab, manager: str) -> None:
-    """Converge each node from inside it; the manager's own paths keep their defaults."""
+def deploy(
+    lab: Lab, manager: str, web: dict[str, object] | None = None, **overrides: object
+) -> None:
+    """Converge each node from inside it; the manager's own paths keep their defaults
+    (``web``: the inventory's web hosts; ``overrides``: variables over the lab's)."""
     path = lab.tmp / "inventory.yml"
-    path.write_text(yaml.safe_dump(inventory(lab)))
+    path.write_text(yaml.safe_dump(inventory(lab, web)))
     for node in lab.nodes.values():
         # Heartbeat's own scripts (harc, rc.d, resource.d/...) as the package installed them
         shutil.copytree("/etc/ha.d", node.dir / "ha.d", dirs_exist_ok=True, symlinks=True)
@@ -90,6 +93,7 @@ def deploy(lab: Lab, manager: str) -> None:
             "heartbeat_logfile": f"{d}/log/ha-log",
             "heartbeat_debugfile": f"{d}/log/ha-debug",
             "keepalived_track_haproxy": False,  # no HAProxy in this lab
+            **overrides,
         }
         result = converge(
             lab.tmp / "ansible" / node.name,
