@@ -11,7 +11,7 @@ from eipha.config.values import Config, EipSpec, HealthCheck, MonitorSpec, NodeS
 
 
 def to_config(data: Any, path: str | None) -> Config:
-    """The :class:`Config` for data that :func:`validate` found valid."""
+    """The :class:`Config` for data that passed the schema and the cross-field rules."""
     return Config(
         path=path,
         region=data.get("region"),

@@ -171,6 +171,7 @@ def _rule_one_primary(data: Mapping[Any, Any], out: list[str]) -> None:
             on_primary[home] = name
 
 
+# every rule runs, in this order (the order the problems are listed in)
 RULES: tuple[Callable[[Mapping[Any, Any], list[str]], None], ...] = (
     _rule_unique_ids,
     _rule_node_name,

@@ -1,5 +1,5 @@
 """The frozen values a valid config becomes: :class:`Config` and its parts, and
-:data:`EMPTY` (no config loaded). Only dataclasses; nothing here reads or checks anything."""
+:data:`EMPTY` (no config loaded). Nothing here reads or checks anything."""
 
 from __future__ import annotations
 
