@@ -16,14 +16,14 @@ NO_ONE = "1 0"  # the kernel's default: no unprivileged ICMP sockets
 
 PROBE = """
 import json
-from eipha.monitor import probes
+from eipha.monitor import quorum
 try:
-    sock, raw = probes.open_icmp_socket()
+    sock, raw = quorum.open_icmp_socket()
     sock.close()
     kind = "raw" if raw else "dgram"
 except OSError:
     kind = None
-print(json.dumps([kind, *probes.icmp_echo("127.0.0.1", 0.5)]))
+print(json.dumps([kind, *quorum.icmp_echo("127.0.0.1", 0.5)]))
 """
 
 

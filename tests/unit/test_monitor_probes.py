@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from eipha.config import HealthCheck
-from eipha.monitor import probes
-from eipha.monitor.probes import Health, Quorum, QuorumTarget
+from eipha.monitor import health as health_checks
+from eipha.monitor import quorum as quorum_probes
+from eipha.monitor.health import Health
+from eipha.monitor.quorum import Quorum, QuorumTarget
 from eipha.sim import serving
 
 
@@ -153,22 +155,22 @@ def test_health_thread_checks_until_stopped() -> None:
 
 
 def test_command_true_is_success() -> None:
-    assert probes.run_command("true", 2) == (True, "exit 0")
+    assert health_checks.run_command("true", 2) == (True, "exit 0")
 
 
 def test_command_false_is_failure() -> None:
-    assert probes.run_command("false", 2) == (False, "exit 1")
-    assert probes.run_command("exit 7", 2) == (False, "exit 7")
+    assert health_checks.run_command("false", 2) == (False, "exit 1")
+    assert health_checks.run_command("exit 7", 2) == (False, "exit 7")
 
 
 def test_command_killed_by_a_signal() -> None:
-    assert probes.run_command("kill -TERM $$", 2) == (False, "killed by SIGTERM")
+    assert health_checks.run_command("kill -TERM $$", 2) == (False, "killed by SIGTERM")
 
 
 def test_command_gets_no_stdin_and_its_output_goes_nowhere(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    assert probes.run_command("echo out; echo err >&2; read line", 2) == (False, "exit 1")
+    assert health_checks.run_command("echo out; echo err >&2; read line", 2) == (False, "exit 1")
     assert capfd.readouterr() == ("", "")
 
 
@@ -183,7 +185,7 @@ def _gone(pid: int) -> bool:
 def test_command_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
     began = time.monotonic()
-    result = probes.run_command(f"sleep 5 & echo $! > {pid_file}; wait", 0.2)
+    result = health_checks.run_command(f"sleep 5 & echo $! > {pid_file}; wait", 0.2)
     assert result == (False, "timed out after 0.2 s")
     assert time.monotonic() - began < 1.5
     sleeper = int(pid_file.read_text())
@@ -235,7 +237,7 @@ def closed_port() -> int:
     ],
 )
 def test_url_check_status(web: str, path: str, expected: tuple[bool, str]) -> None:
-    assert probes.get_url(web + path, 2) == expected
+    assert health_checks.get_url(web + path, 2) == expected
 
 
 def test_url_check_goes_direct_not_through_a_proxy(
@@ -244,31 +246,31 @@ def test_url_check_goes_direct_not_through_a_proxy(
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy"):
         monkeypatch.setenv(name, f"http://127.0.0.1:{closed_port()}")
     monkeypatch.delenv("no_proxy", raising=False)
-    assert probes.get_url(web + "/ok", 2) == (True, "HTTP 200")
+    assert health_checks.get_url(web + "/ok", 2) == (True, "HTTP 200")
 
 
 def test_url_check_bad_url_is_a_failure() -> None:
-    assert probes.get_url("http://127.0.0.1:99999/", 1) == (
+    assert health_checks.get_url("http://127.0.0.1:99999/", 1) == (
         False,
         "bad URL (Port out of range 0-65535)",
     )
 
 
 def test_https_check_to_a_plain_http_server_is_a_tls_error(web: str) -> None:
-    ok, detail = probes.get_url(web.replace("http:", "https:") + "/ok", 2)
+    ok, detail = health_checks.get_url(web.replace("http:", "https:") + "/ok", 2)
     assert not ok
     assert detail.startswith("TLS error: "), detail
 
 
 def test_url_check_closed_port_is_refused() -> None:
-    assert probes.get_url(f"http://127.0.0.1:{closed_port()}/", 2) == (
+    assert health_checks.get_url(f"http://127.0.0.1:{closed_port()}/", 2) == (
         False,
         "connection refused",
     )
 
 
 def test_url_check_times_out(web: str) -> None:
-    assert probes.get_url(web + "/slow", 0.2) == (False, "timed out after 0.2 s")
+    assert health_checks.get_url(web + "/slow", 0.2) == (False, "timed out after 0.2 s")
 
 
 def test_health_runs_a_real_url_check(web: str) -> None:
@@ -285,9 +287,9 @@ def test_check_timeout_is_the_interval_up_to_5_s(monkeypatch: pytest.MonkeyPatch
         seen.append(timeout)
         return True, "exit 0"
 
-    monkeypatch.setattr(probes, "run_command", run_command)
+    monkeypatch.setattr(health_checks, "run_command", run_command)
     for interval in (0.5, 5.0, 30.0):
-        probes.check_of(command_check(interval=interval))()
+        health_checks.check_of(command_check(interval=interval))()
     assert seen == [0.5, 5.0, 5.0]
 
 
@@ -368,15 +370,15 @@ NO_GATEWAY_FLAG = "wg0\t00000000\t00000000\t0001\t0\t0\t50\t00000000\t0\t0\t0\n"
 def test_default_gateway(tmp_path: Path, text: str, expected: str | None) -> None:
     route_file = tmp_path / "route"
     route_file.write_text(text)
-    assert probes.default_gateway(route_file) == expected
+    assert quorum_probes.default_gateway(route_file) == expected
 
 
 def test_default_gateway_without_the_file(tmp_path: Path) -> None:
-    assert probes.default_gateway(tmp_path / "missing") is None
+    assert quorum_probes.default_gateway(tmp_path / "missing") is None
 
 
 def test_default_gateway_of_this_machine_is_an_address_or_none() -> None:
-    found = probes.default_gateway()
+    found = quorum_probes.default_gateway()
     assert found is None or socket.inet_aton(found)
 
 
@@ -435,7 +437,7 @@ def listener() -> Iterator[int]:
 
 
 def test_tcp_quorum_target_listening_is_reached(listener: int) -> None:
-    assert probes.tcp_connect("127.0.0.1", listener) == (True, "connected")
+    assert quorum_probes.tcp_connect("127.0.0.1", listener) == (True, "connected")
     q = Quorum([f"127.0.0.1:{listener}"], interval=1.0, window=3.0)
     q.probe_once()
     assert q.ok
@@ -443,7 +445,7 @@ def test_tcp_quorum_target_listening_is_reached(listener: int) -> None:
 
 def test_tcp_quorum_target_refusing_is_not_reached() -> None:
     port = closed_port()
-    assert probes.tcp_connect("127.0.0.1", port) == (False, "connection refused")
+    assert quorum_probes.tcp_connect("127.0.0.1", port) == (False, "connection refused")
     q = Quorum([f"127.0.0.1:{port}"], interval=1.0, window=3.0)
     q.probe_once()
     assert not q.ok
@@ -460,32 +462,33 @@ def test_quorum_thread_probes_until_stopped(listener: int) -> None:
 
 
 def test_checksum_rfc_1071_example() -> None:
-    assert probes.checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
-    assert probes.checksum(b"\x01") == probes.checksum(b"\x01\x00")
+    assert quorum_probes.checksum(bytes.fromhex("0001f203f4f5f6f7")) == 0x220D
+    assert quorum_probes.checksum(b"\x01") == quorum_probes.checksum(b"\x01\x00")
 
 
 def test_echo_request_is_well_formed() -> None:
-    packet = probes.echo_request(0x1234, 7, b"hello")
+    packet = quorum_probes.echo_request(0x1234, 7, b"hello")
     kind, code, _checksum, ident, seq = struct.unpack("!BBHHH", packet[:8])
     assert (kind, code, ident, seq) == (8, 0, 0x1234, 7)
     assert packet[8:] == b"hello"
-    assert probes.checksum(packet) == 0
+    assert quorum_probes.checksum(packet) == 0
 
 
 def test_echo_reply_matching() -> None:
-    reply = bytes([0]) + probes.echo_request(9, 7, b"hi")[1:]
-    assert probes._is_reply(reply, 9, 7, b"hi")
-    assert probes._is_reply(reply, None, 7, b"hi")  # unprivileged: the kernel sets the id
-    assert not probes._is_reply(reply, 8, 7, b"hi")
-    assert not probes._is_reply(reply, 9, 6, b"hi")
-    assert not probes._is_reply(reply, 9, 7, b"ho")
-    assert not probes._is_reply(probes.echo_request(9, 7, b"hi"), 9, 7, b"hi")  # a request
-    assert not probes._is_reply(b"\0\0", 9, 7, b"")
+    reply = bytes([0]) + quorum_probes.echo_request(9, 7, b"hi")[1:]
+    assert quorum_probes._is_reply(reply, 9, 7, b"hi")
+    assert quorum_probes._is_reply(reply, None, 7, b"hi")  # unprivileged: the kernel sets the id
+    assert not quorum_probes._is_reply(reply, 8, 7, b"hi")
+    assert not quorum_probes._is_reply(reply, 9, 6, b"hi")
+    assert not quorum_probes._is_reply(reply, 9, 7, b"ho")
+    request = quorum_probes.echo_request(9, 7, b"hi")
+    assert not quorum_probes._is_reply(request, 9, 7, b"hi")  # a request, not a reply
+    assert not quorum_probes._is_reply(b"\0\0", 9, 7, b"")
 
 
 def _can_open_icmp() -> bool:
     try:
-        sock, _raw = probes.open_icmp_socket()
+        sock, _raw = quorum_probes.open_icmp_socket()
     except OSError:
         return False
     sock.close()
@@ -496,7 +499,7 @@ def test_icmp_echo_to_loopback_is_answered() -> None:
     if not _can_open_icmp():
         assert os.geteuid() != 0, "root can always open a raw ICMP socket"
         pytest.skip("no ICMP socket here (ping_group_range excludes us, no CAP_NET_RAW)")
-    assert probes.icmp_echo("127.0.0.1") == (True, "echo reply")
+    assert quorum_probes.icmp_echo("127.0.0.1") == (True, "echo reply")
     q = Quorum(["127.0.0.1"], interval=1.0, window=3.0)
     q.probe_once()
     assert q.ok

@@ -34,9 +34,10 @@ from eipha import errors, locking
 from eipha.config import Config, MonitorSpec
 from eipha.monitor import protocol, state
 from eipha.monitor.decide import Decision, Params, View, decide, describe
+from eipha.monitor.health import Health
 from eipha.monitor.metrics import Exporter
 from eipha.monitor.peers import PeerBook
-from eipha.monitor.probes import Health, Quorum
+from eipha.monitor.quorum import Quorum
 from eipha.node import Keeper
 
 if TYPE_CHECKING:
