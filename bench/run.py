@@ -3,10 +3,12 @@ measured in the same run against the same simulated region (docs/benchmarks.md).
 
     python bench/run.py                 # the full run (a few minutes)
     python bench/run.py --repeat 3      # quicker, noisier
-    python bench/run.py --json out.json # also write the raw numbers
+    python bench/run.py --json out.json # also write the raw numbers (and out.layering.json)
 
 Everything runs on loopback: a moto server with eipha's private-IP extension and an IMDSv2
 double, with fake credentials. Medians over ``--repeat`` runs of fresh processes ("cold").
+Last, bench/layering.py compares this checkout with an older revision (threads, IMDS
+requests, config loads, botocore sessions, cold wall times) in a process of its own.
 """
 
 from __future__ import annotations
@@ -366,7 +368,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2))
-    return 0
+    # the layering section: this checkout against an older revision, in its own process
+    print("\nlayering, against the older revision in the same run (bench/layering.py):")
+    layering = [sys.executable, str(Path(__file__).with_name("layering.py"))]
+    layering += ["--repeat", str(args.repeat)]
+    if args.json:
+        layering += ["--json", str(Path(args.json).with_suffix(".layering.json"))]
+    sys.stdout.flush()
+    return subprocess.run(layering, check=False).returncode
 
 
 if __name__ == "__main__":
