@@ -141,15 +141,15 @@ def test_iam_policy_limits_the_mutating_actions_to_the_configured_eips(lab: Lab)
 
 def called_operations() -> set[str]:
     """The EC2 operations the EC2 layer really calls, read from its source: every
-    ``client.<operation>(`` call in eipha/ec2.py."""
+    ``self.client.<operation>(`` call of the gateway in eipha/ec2.py."""
     tree = ast.parse(Path(ec2.__file__).read_text())
     names = {
         node.func.attr
         for node in ast.walk(tree)
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
-        and isinstance(node.func.value, ast.Name)
-        and node.func.value.id == "client"
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr == "client"
     }
     return {"".join(part.title() for part in name.split("_")) for name in names}
 
