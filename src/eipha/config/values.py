@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eipha.binding import EipRule
+if TYPE_CHECKING:
+    from eipha.binding import EipRule
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class Config:
 
     def eip_rules(self) -> dict[str, EipRule]:
         """Each EIP's part that the binding rule reads, by EIP name."""
+        from eipha.binding import EipRule  # not paid by the callers that never bind an EIP
+
         return {name: EipRule(e.home, dict(e.private_ips)) for name, e in self.eips.items()}
 
 
