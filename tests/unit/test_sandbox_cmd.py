@@ -13,6 +13,8 @@ import pytest
 from eipha.cli import main
 from eipha.cli.sandbox_cmd import DEFAULT_PORT as CLI_DEFAULT_PORT
 from eipha.sim import sandbox as sim
+from eipha.sim.sandbox_log import short_params
+from eipha.sim.sandbox_ports import port_error
 
 
 def test_the_lines_give_a_posix_shell_exactly_the_values_even_in_an_odd_directory(tmp_path):
@@ -68,10 +70,10 @@ def test_the_request_log_names_the_ids_it_knows():
         "AllocationId.2": "eipalloc-1",
         "DryRun": "false",
     }
-    assert sim._params(params, names) == (
+    assert short_params(params, names) == (
         "attachment.instance-id=lb-b,lb-a AllocationId=web-b,web-a"
     )
-    assert sim._params({"DryRun": "true", "PublicIp.1": "x"}, names) == "DryRun=true PublicIp=x"
+    assert short_params({"DryRun": "true", "PublicIp.1": "x"}, names) == "DryRun=true PublicIp=x"
 
 
 def test_the_default_port_is_the_same_in_help_and_in_the_sandbox():
@@ -140,7 +142,7 @@ def test_a_port_that_needs_root_is_a_privilege_error_exit_4():
     from eipha.exitcodes import CLI, lookup
 
     denied = OSError(errno.EACCES, os.strerror(errno.EACCES))
-    error = sim._port_error([(80, "the simulated EC2 API", denied)])
+    error = port_error([(80, "the simulated EC2 API", denied)])
     assert int(lookup(CLI, error)) == 4
     assert str(error) == (
         "cannot listen on 127.0.0.1 port 80 (the simulated EC2 API) (a port below 1024 needs "
@@ -152,7 +154,7 @@ def test_ports_in_use_are_listed_in_one_line_exit_1():
     from eipha.exitcodes import CLI, lookup
 
     busy = OSError(errno.EADDRINUSE, os.strerror(errno.EADDRINUSE))
-    error = sim._port_error([(7780, sim.ROLES[0], busy), (7783, sim.ROLES[3], busy)])
+    error = port_error([(7780, sim.ROLES[0], busy), (7783, sim.ROLES[3], busy)])
     assert int(lookup(CLI, error)) == 1
     assert str(error).startswith(
         "cannot start the sandbox: 127.0.0.1 ports 7780 (the simulated EC2 API) and 7783 "
