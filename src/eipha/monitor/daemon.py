@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from eipha import errors, locking
 from eipha.config import Config, MonitorSpec
-from eipha.monitor import protocol, state
+from eipha.monitor import protocol, snapshot, sockets, state
 from eipha.monitor.decide import Decision, Params, View, decide, describe
 from eipha.monitor.health import Health
 from eipha.monitor.metrics import Exporter
@@ -51,7 +51,6 @@ LEAVING_REPEAT = 3
 MAX_BACKOFF = 30.0
 REJECT_LOG_EVERY = 60.0
 STATE_EVERY = 0.5
-MAX_READS = 512  # datagrams read from one socket per cycle, so a flood cannot stall a cycle
 
 
 @dataclass
@@ -161,7 +160,7 @@ class Monitor:
         # nothing this daemon writes (the state file, the metrics textfile) may ever be
         # writable by group or others, whatever umask it was started with
         os.umask(os.umask(0o022) | 0o022)
-        sock = sock or self._bind()
+        sock = sock or sockets.listen(self.config.nodes[self.me].address or "", self.spec.port)
         for sig, flag in (
             (signal.SIGTERM, "stop"),
             (signal.SIGINT, "stop"),
@@ -196,48 +195,11 @@ class Monitor:
             sock.close()
         return 0
 
-    def _bind(self) -> socket.socket:
-        address = self.config.nodes[self.me].address or ""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        # SO_REUSEPORT, not SO_REUSEADDR: the per-peer sockets (see _link) share this port,
-        # and the kernel lets only the same user join; with SO_REUSEADDR any local user
-        # could bind the port too and take the peers' heartbeats
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        try:
-            sock.bind((address, self.spec.port))
-        except OSError as exc:
-            sock.close()
-            raise errors.NotConfigured(
-                f"cannot listen on {address}:{self.spec.port}", exc.strerror
-            ) from None
-        sock.setblocking(False)
-        return sock
-
     def _link(self, sock: socket.socket, selector: selectors.BaseSelector) -> None:
-        """One more socket per peer, on our address and port and connected to the peer's:
-        the kernel queues a peer's heartbeats there, apart from everything else, so a flood
-        from any other address fills only the main socket's queue and never makes the
-        kernel drop a peer's heartbeat. Redone when a reload changes the peers."""
+        """One more socket per peer (see :func:`eipha.monitor.sockets.relink`); redone when
+        a reload changes the peers."""
         wanted = {a for a in self.peer_addresses.values() if a[0]}
-        if set(self.links) == wanted:
-            return
-        for address in set(self.links) - wanted:
-            link = self.links.pop(address)
-            selector.unregister(link)
-            link.close()
-        for address in wanted - set(self.links):
-            link = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                link.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                link.bind(sock.getsockname())
-                link.connect(address)
-            except OSError as exc:  # the main socket still hears this peer
-                link.close()
-                log.debug("no socket of its own for %s: %s", address[0], exc)
-                continue
-            link.setblocking(False)
-            selector.register(link, selectors.EVENT_READ)
-            self.links[address] = link
+        sockets.relink(self.links, wanted, sock, selector)
 
     def _cycle(
         self, sock: socket.socket, selector: selectors.BaseSelector, next_send: float
@@ -275,14 +237,7 @@ class Monitor:
 
     def _receive(self, sock: socket.socket) -> None:
         changed = False
-        for _ in range(MAX_READS):
-            try:
-                data, (source, _port) = sock.recvfrom(2048)
-            except BlockingIOError:
-                break
-            except OSError as exc:  # a peer's socket reports an ICMP error once: go on
-                log.debug("receiving: %s", exc)
-                continue
+        for data, source in sockets.datagrams(sock):
             result = self.receiver.accept(data, source)
             if isinstance(result, protocol.Rejection):
                 self._rejected(result)
@@ -308,12 +263,7 @@ class Monitor:
         datagram = self.sender.next(
             self.health.healthy and not leaving, self.claims.hold, leaving, self.wall()
         )
-        for address in self.peer_addresses.values():
-            try:
-                sock.sendto(datagram, address)
-                self.counters.sent += 1
-            except OSError as exc:
-                log.debug("heartbeat to %s not sent: %s", address[0], exc)
+        self.counters.sent += sockets.send_to_all(sock, datagram, self.peer_addresses.values())
 
     # -- deciding and acting ------------------------------------------------------------------
 
@@ -431,36 +381,8 @@ class Monitor:
     # -- status -----------------------------------------------------------------------------
 
     def snapshot(self, now: float) -> dict[str, Any]:
-        return {
-            "node": self.me,
-            "pid": os.getpid(),
-            "updated": self.wall(),
-            "uptime": round(now - self.started, 1),
-            "healthy": self.health.healthy,
-            "health": self.health.last_detail,
-            "quorum": self.quorum.ok,
-            "quorum_detail": self.quorum.detail,
-            "holding": sorted(self.claims.hold),
-            "peers": {
-                name: {
-                    "address": self.peer_addresses[name][0],
-                    "last_heard": None if v.last_seen is None else round(now - v.last_seen, 1),
-                    "verdict": self.book.verdict(name, now),
-                    "holding": sorted(v.holding),
-                }
-                for name, v in self.book.views.items()
-            },
-            "eips": {
-                name: {
-                    "home": home,
-                    "where": self.where.get(name, "unknown"),
-                    "claimed_here": name in self.claims.hold,
-                }
-                for name, home in sorted(self.homes.items())
-            },
-            "decision": list(self.last_reasons),
-            "counters": {**vars(self.counters), "rejected": dict(self.receiver.counts)},
-        }
+        """The status document (:func:`eipha.monitor.snapshot.of`)."""
+        return snapshot.of(self, now)
 
 
 def node_factory(region: str | None) -> Callable[[Config], Node]:
