@@ -19,13 +19,12 @@ import http.client
 import random
 import socket
 import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from eipha.clock import Clock, Deadline, Sleep
-from eipha.errors import DeadlineExceeded, MetadataError, MetadataNotFound, NotConfigured
+from eipha.errors import DeadlineExceeded, MetadataError, MetadataNotFound
 from eipha.model import Interface, sort_ips
 
 DEFAULT_ENDPOINT = "http://169.254.169.254/"
@@ -35,7 +34,6 @@ TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aws-ec2-metadata-token"
 MAX_TOKEN_TTL = 21600
 MACS = "meta-data/network/interfaces/macs/"
-SYSFS_NET = Path("/sys/class/net")
 
 # IMDS off (403), or no token endpoint: an IMDSv1-only service (404 for the missing item, 405
 # or 501 for a method it does not know). Permanent: not retried.
@@ -367,57 +365,3 @@ def _device_number(eni_id: str, text: str) -> int:
         raise MetadataError(
             f"inconsistent instance metadata for {eni_id}", f"device-number is {text!r}"
         ) from None
-
-
-def read_mac(interface_name: str, sysfs: Path = SYSFS_NET) -> str | None:
-    """The MAC of a local interface from ``sysfs/IF/address``, lowercase; None if absent."""
-    if not interface_name or "/" in interface_name or interface_name in (".", ".."):
-        return None
-    try:
-        text = (sysfs / interface_name / "address").read_text(encoding="ascii")
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return text.strip().lower() or None
-
-
-def interface_by_mac(mac: str, sysfs: Path = SYSFS_NET) -> str | None:
-    """The local interface whose MAC is ``mac``, if any."""
-    if not sysfs.is_dir():
-        return None
-    for link in sorted(sysfs.iterdir()):
-        if read_mac(link.name, sysfs) == mac.lower():
-            return link.name
-    return None
-
-
-def local_interface(
-    imds: ImdsClient,
-    interface_name: str | None,
-    *,
-    primary_ip_for: Callable[[str], str] | None = None,
-    sysfs: Path = SYSFS_NET,
-    details: bool = True,
-) -> Interface:
-    """This node's ENI: the device-0 ENI, or the one behind the named local interface.
-
-    The ENI is found by MAC. Its primary IP is ``local-ipv4`` for the device-0 ENI, otherwise
-    ``primary_ip_for(eni_id)`` (the caller asks the EC2 API for the Primary flag).
-    """
-    device0 = imds.mac()
-    if interface_name is None:
-        return imds.interface(device0, imds.local_ipv4(), details=details)
-    mac = read_mac(interface_name, sysfs)
-    if mac is None:
-        raise NotConfigured(f"interface {interface_name} not found", f"no {sysfs}/{interface_name}")
-    if mac == device0:
-        return imds.interface(mac, imds.local_ipv4(), details=details)
-    try:
-        eni_id = imds.interface_id(mac)
-    except MetadataNotFound:
-        raise NotConfigured(
-            f"interface {interface_name} has no ENI known to the instance metadata",
-            f"MAC {mac} is not under {MACS}",
-        ) from None
-    if primary_ip_for is None:
-        raise ValueError(f"primary_ip_for is needed for {interface_name} (not the device-0 ENI)")
-    return imds.interface(mac, primary_ip_for(eni_id), details=details)

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eipha import errors
-from eipha.imds import SYSFS_NET, ImdsClient, interface_by_mac, read_mac
+from eipha.imds import ImdsClient
+from eipha.local_interface import SYSFS_NET, interface_by_mac, read_mac
 from eipha.model import Interface, sort_ips
 from eipha.netlink import AddressPort, OsAddress
 

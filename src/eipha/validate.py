@@ -22,7 +22,7 @@ from eipha import ec2, errors, manager_files
 from eipha.binding import private_ip_for
 from eipha.config import Config
 from eipha.exitcodes import Exit
-from eipha.imds import interface_by_mac
+from eipha.local_interface import interface_by_mac
 from eipha.model import Binding, Interface, NodeIdentity
 from eipha.node import Ec2, Node
 

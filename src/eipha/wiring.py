@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from eipha import ec2, imds, placements
 from eipha.clock import Deadline
 from eipha.config import Config
+from eipha.local_interface import local_interface
 from eipha.model import NodeIdentity
 from eipha.node import Node
 
@@ -80,7 +81,7 @@ class Adapters:
     def identity(self, *, all_enis: bool = False) -> NodeIdentity:
         """This node: name, region, binding interface (only what a binding needs: the ENI
         and its private IPs), and for a stop every ENI of the instance."""
-        interface = imds.local_interface(
+        interface = local_interface(
             self.imds, self.config.interface, primary_ip_for=self.primary_ip_of, details=False
         )
         eni_ids = frozenset({interface.eni_id})

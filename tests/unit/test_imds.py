@@ -16,9 +16,8 @@ from eipha.imds import (
     TTL_HEADER,
     ImdsClient,
     endpoint_from_env,
-    local_interface,
-    read_mac,
 )
+from eipha.local_interface import local_interface, read_mac
 
 MAC0 = "0a:00:00:00:00:01"
 MAC1 = "0a:00:00:00:00:02"

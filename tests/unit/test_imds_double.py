@@ -18,8 +18,8 @@ from eipha.imds import (
     TTL_HEADER,
     HttpTransport,
     ImdsClient,
-    local_interface,
 )
+from eipha.local_interface import local_interface
 from eipha.sim.imds_double import SILENT, TOKEN_ITEM, ImdsDouble, listing, node_metadata
 
 MAC0 = "0a:00:00:00:00:01"
