@@ -34,10 +34,21 @@ fi
 
 # Some tests run eipha as an unprivileged user (uid 65534), as production runs it from a
 # world-readable install; a checkout in a private directory (mktemp -d makes it 0700) must be
-# readable by that user too, so its top directory gets the mode a plain git clone has.
-if [ "$(id -u)" -eq 0 ] && ! setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$PWD/src"; then
+# readable by that user too, so its top directory gets the mode a plain git clone has, and
+# each directory above it that other users cannot pass through gets o+x (search only: its
+# listing stays private).
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+if [ "$(id -u)" -eq 0 ] && ! as_nobody test -x "$PWD/src"; then
     step "making the checkout readable by other users (chmod go+rx $PWD)"
     chmod go+rx "$PWD"
+    above=$(dirname "$PWD")
+    while [ "$above" != / ]; do
+        if ! as_nobody test -x "$above"; then
+            echo "    chmod o+x $above"
+            chmod o+x "$above"
+        fi
+        above=$(dirname "$above")
+    done
 fi
 
 step "installing into .venv"
