@@ -117,13 +117,14 @@ class FakeEc2:
 class FakeAdapters:
     """What a :class:`eipha.node.Node` needs from the world, in memory: a :class:`FakeEc2`
     and who this node is (``node`` None: IMDS does not answer). ``reads`` counts the
-    identity reads (each is several IMDS requests on a real node); ``deadlines`` the
+    reads of who this node is: ``"brief"`` (no secondary IPs), ``"full"``, ``"enis"`` (each is
+    several IMDS requests on a real node); ``deadlines`` the
     deadline each read saw, in seconds."""
 
     ec2: FakeEc2
     node: NodeIdentity | None
     deadline: Deadline
-    reads: list[bool] = field(default_factory=list)
+    reads: list[str] = field(default_factory=list)
     deadlines: list[float] = field(default_factory=list)
 
     @property
@@ -143,12 +144,24 @@ class FakeAdapters:
     def primary_ip_of(self, eni_id: str) -> str:
         raise NotImplementedError
 
-    def identity(self, *, all_enis: bool = False) -> NodeIdentity:
-        self.reads.append(all_enis)
+    def _read(self, what: str) -> NodeIdentity:
+        self.reads.append(what)
         self.deadlines.append(self.deadline.seconds)
         if self.node is None:
             raise errors.MetadataError("IMDS did not answer", "connection refused")
         return self.node
+
+    def eni_ids(self) -> frozenset[str]:
+        node = self._read("enis")
+        return node.eni_ids or frozenset({node.interface.eni_id})
+
+    def identity(self, *, secondaries: bool = True) -> NodeIdentity:
+        self._read("full" if secondaries else "brief")
+        assert self.node is not None
+        if secondaries:
+            return self.node
+        brief = replace(self.node.interface, secondary_ips=(), secondaries_known=False)
+        return replace(self.node, interface=brief)
 
     def instance_id(self) -> str:
         return (self.node.instance_id if self.node else None) or "i-00000000"

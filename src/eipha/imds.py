@@ -206,17 +206,24 @@ class ImdsClient:
         return self._value(f"{MACS}{mac.lower()}/interface-id")
 
     def interface(
-        self, mac: str, primary_ip: str | None = None, *, details: bool = True
+        self,
+        mac: str,
+        primary_ip: str | None = None,
+        *,
+        details: bool = True,
+        secondaries: bool = True,
     ) -> Interface:
         """The ENI with this MAC. ``primary_ip`` comes from ``local-ipv4`` or EC2's Primary flag;
         None is allowed only for the device-0 ENI (then :meth:`local_ipv4` is used). Without
         ``details`` only what a binding needs is read (the ENI id and its private IPs: two
-        requests, not four); the device number and subnet stay unknown (0, None)."""
+        requests, not four); the device number and subnet stay unknown (0, None). Without
+        ``secondaries`` the private IPs are not read either (an EIP bound to the primary IP
+        needs none of them): the interface says it does not know them."""
         mac = mac.lower()
         base = f"{MACS}{mac}/"
         eni_id = self.interface_id(mac)
         device = self._value(f"{base}device-number") if details else "0"
-        ips = self.get_lines(f"{base}local-ipv4s")
+        ips = self.get_lines(f"{base}local-ipv4s") if secondaries else ()
         cidr = self.get_optional(f"{base}subnet-ipv4-cidr-block") if details else None
         if primary_ip is None:
             primary_ip = self._device0_primary(mac)
@@ -224,9 +231,10 @@ class ImdsClient:
             eni_id=eni_id,
             mac=mac,
             primary_ip=primary_ip,
-            secondary_ips=_secondaries(eni_id, primary_ip, ips),
+            secondary_ips=_secondaries(eni_id, primary_ip, ips) if secondaries else (),
             device_number=_device_number(eni_id, device),
             subnet_cidr=(cidr or "").strip() or None,
+            secondaries_known=secondaries,
         )
 
     # -- internals ---------------------------------------------------------------------------

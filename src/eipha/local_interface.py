@@ -48,20 +48,22 @@ def local_interface(
     primary_ip_for: Callable[[str], str] | None = None,
     sysfs: Path = SYSFS_NET,
     details: bool = True,
+    secondaries: bool = True,
 ) -> Interface:
     """This node's ENI: the device-0 ENI, or the one behind the named local interface.
 
     The ENI is found by MAC. Its primary IP is ``local-ipv4`` for the device-0 ENI, otherwise
     ``primary_ip_for(eni_id)`` (the caller asks the EC2 API for the Primary flag).
+    ``details`` and ``secondaries``: see :meth:`eipha.imds.ImdsClient.interface`.
     """
     device0 = imds.mac()
     if interface_name is None:
-        return imds.interface(device0, imds.local_ipv4(), details=details)
+        return imds.interface(device0, imds.local_ipv4(), details=details, secondaries=secondaries)
     mac = read_mac(interface_name, sysfs)
     if mac is None:
         raise NotConfigured(f"interface {interface_name} not found", f"no {sysfs}/{interface_name}")
     if mac == device0:
-        return imds.interface(mac, imds.local_ipv4(), details=details)
+        return imds.interface(mac, imds.local_ipv4(), details=details, secondaries=secondaries)
     try:
         eni_id = imds.interface_id(mac)
     except MetadataNotFound:
@@ -71,4 +73,4 @@ def local_interface(
         ) from None
     if primary_ip_for is None:
         raise ValueError(f"primary_ip_for is needed for {interface_name} (not the device-0 ENI)")
-    return imds.interface(mac, primary_ip_for(eni_id), details=details)
+    return imds.interface(mac, primary_ip_for(eni_id), details=details, secondaries=secondaries)

@@ -49,6 +49,7 @@ class Interface:
     secondary_ips: tuple[str, ...]
     device_number: int = 0
     subnet_cidr: str | None = None
+    secondaries_known: bool = True  # False: not read (an EIP on the primary IP needs none)
 
     @property
     def private_ips(self) -> tuple[str, ...]:

@@ -93,7 +93,9 @@ class Adapters(Protocol):
     def connect(self) -> None:
         """Have the EC2 client made (credentials resolved) now; raise what that fails with."""
 
-    def identity(self, *, all_enis: bool = False) -> NodeIdentity: ...
+    def identity(self, *, secondaries: bool = True) -> NodeIdentity: ...
+
+    def eni_ids(self) -> frozenset[str]: ...
 
     def instance_id(self) -> str: ...
 
@@ -123,7 +125,8 @@ class Node:
         self.config = config
         self._build = build
         self.adapters = build(Deadline(config.timeout))
-        self._identity: dict[bool, NodeIdentity] = {}
+        self._identity: dict[bool, NodeIdentity] = {}  # by: secondary IPs read
+        self._enis: frozenset[str] | None = None
         self._busy = threading.Lock()  # one action at a time: they share one deadline
 
     @property
@@ -144,18 +147,30 @@ class Node:
 
     # -- who this node is --------------------------------------------------------------------
 
-    def identity(self, *, all_enis: bool = False) -> NodeIdentity:
-        """This node, read from IMDS on first use and kept (``all_enis``: every ENI too, as a
-        stop needs). :meth:`forget` makes the next call read it again."""
-        known = self._identity.get(all_enis) or (None if all_enis else self._identity.get(True))
+    def identity(self, *, secondaries: bool = True) -> NodeIdentity:
+        """This node, read from IMDS on first use and kept (``secondaries``: the ENI's
+        private IPs too, which an EIP bound to the primary IP does not need). :meth:`forget`
+        makes the next call read it again."""
+        known = self._identity.get(True) or (None if secondaries else self._identity.get(False))
         if known is None:
-            known = self._identity[all_enis] = self.adapters.identity(all_enis=all_enis)
+            known = self._identity[secondaries] = self.adapters.identity(secondaries=secondaries)
         return known
+
+    def eni_ids(self) -> frozenset[str]:
+        """Every ENI of this instance, read on first use and kept like :meth:`identity`."""
+        if self._enis is None:
+            self._enis = self.adapters.eni_ids()
+        return self._enis
+
+    def holds(self, address: Address) -> bool:
+        """Is this EIP on one of this node's ENIs (any private IP)?"""
+        return address.associated and address.network_interface_id in self.eni_ids()
 
     def forget(self) -> None:
         """A miss: what was read about this node may be out of date (an IP was added, an
         action failed); the next action reads it again."""
         self._identity.clear()
+        self._enis = None
 
     def renew(self) -> None:
         """New adapters (EC2 client, credentials, IMDS token) and identity: after a failure
@@ -209,10 +224,10 @@ class Node:
 
         def work(progress: Progress) -> list[Outcome]:
             self.adapters.prepare()
-            node = self.identity(all_enis=True)
-            wanted = placements.placements(self._resolve(chosen, node.region), self.config)
+            self.eni_ids()
+            wanted = placements.placements(self._resolve(chosen, self.region), self.config)
             with locking.locked([t.allocation_id for t in wanted], self.deadline):
-                return failover.stop(wanted, self.ec2, self.deadline, node.holds, progress=progress)
+                return failover.stop(wanted, self.ec2, self.deadline, self.holds, progress=progress)
 
         return self._outcomes("stop", seconds, work)
 
@@ -239,8 +254,7 @@ class Node:
 
         def work(progress: Progress) -> list[str]:
             addresses = failover.describe(self.ec2, wanted)
-            node = self.identity(all_enis=True)
-            return [t.label for t in wanted if node.holds(addresses[t.allocation_id])]
+            return [t.label for t in wanted if self.holds(addresses[t.allocation_id])]
 
         return self._bounded("re-reading after a failed stop", seconds, work)
 
@@ -251,7 +265,7 @@ class Node:
 
         def work(progress: Progress) -> list[Sighting]:
             self.adapters.prepare()
-            node = self.identity()
+            node = self.identity(secondaries=False)
             wanted = placements.placements(self._resolve(chosen, node.region), self.config)
             found = failover.describe(self.ec2, wanted)
             return [
@@ -304,20 +318,24 @@ class Node:
     def _placements(
         self, chosen: Sequence[placements.Selector], private_ip: str | None, agree: bool
     ) -> list[Placement]:
-        """Where each EIP belongs on this node. Who this node is was read with the EC2
-        client being built alongside; if the binding IP is not on the ENI as it was kept,
-        it is read once more (an IP may have been added since)."""
+        """Where each EIP belongs on this node, read with the EC2 client being built
+        alongside. The ENI's private IPs are read only when a binding needs more than the
+        primary IP: the binding rule, given none of them, either binds an EIP to the primary
+        IP (its home) or fails, and then they are read and it is asked again. If the binding
+        IP is not on the ENI as it was kept, who this node is is read once more (an IP may
+        have been added since)."""
         self.adapters.prepare()
         fresh = not self._identity  # nothing kept: what is read now is as new as it gets
-        node = self.identity()
+        node = self.identity(secondaries=False)
         resolved = self._resolve(chosen, node.region)
         try:
             return placements.placements(resolved, self.config, node, private_ip, agree=agree)
         except errors.NotConfigured:
-            if fresh:
-                raise
-        self.forget()
-        node = self.identity()
+            if fresh and node.interface.secondaries_known:
+                raise  # everything was just read: the config or the ENI is wrong
+        if not fresh:
+            self.forget()
+        node = self.identity()  # all of it, now
         return placements.placements(resolved, self.config, node, private_ip, agree=agree)
 
     # -- the one watchdog --------------------------------------------------------------------
@@ -326,8 +344,8 @@ class Node:
         self, doing: str, seconds: float | None, work: Callable[[Progress], list[Outcome]]
     ) -> list[Outcome]:
         outcomes = self._bounded(doing, seconds, work, Progress.outcomes)
-        if any(o.error is not None for o in outcomes):
-            self.forget()
+        if any(isinstance(o.error, errors.NotConfigured) for o in outcomes):
+            self.forget()  # EC2 refused a binding (an IP not on the ENI): read it again
         return outcomes
 
     def _bounded(

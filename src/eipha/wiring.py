@@ -78,22 +78,28 @@ class Adapters:
         (eni,) = self.ec2.describe_network_interfaces(eni_ids=[eni_id])
         return eni.primary_ip
 
-    def identity(self, *, all_enis: bool = False) -> NodeIdentity:
-        """This node: name, region, binding interface (only what a binding needs: the ENI
-        and its private IPs), and for a stop every ENI of the instance."""
+    def eni_ids(self) -> frozenset[str]:
+        """Every ENI attached to this instance (what a stop asks: is the EIP on one?)."""
+        enis = frozenset(self.imds.interface_id(mac) for mac in self.imds.macs())
+        log.debug("this node's ENIs: %s", ", ".join(sorted(enis)))
+        return enis
+
+    def identity(self, *, secondaries: bool = True) -> NodeIdentity:
+        """This node: name, region and binding interface (only what a binding needs: the
+        ENI and, with ``secondaries``, its private IPs)."""
         interface = local_interface(
-            self.imds, self.config.interface, primary_ip_for=self.primary_ip_of, details=False
+            self.imds,
+            self.config.interface,
+            primary_ip_for=self.primary_ip_of,
+            details=False,
+            secondaries=secondaries,
         )
-        eni_ids = frozenset({interface.eni_id})
-        if all_enis:
-            others = [mac for mac in self.imds.macs() if mac != interface.mac]
-            eni_ids |= {self.imds.interface_id(mac) for mac in others}
         node = NodeIdentity(
             node_name=placements.node_name(self.config),
             instance_id=None,
             region=self.region,
             interface=interface,
-            eni_ids=eni_ids,
+            eni_ids=frozenset({interface.eni_id}),
         )
         log.debug(
             "this node is %s in %s: %s primary %s, secondaries %s",
@@ -101,6 +107,8 @@ class Adapters:
             node.region,
             interface.eni_id,
             interface.primary_ip,
-            ", ".join(interface.secondary_ips) or "none",
+            ", ".join(interface.secondary_ips) or "none"
+            if interface.secondaries_known
+            else "not read (not needed)",
         )
         return node

@@ -5,7 +5,8 @@ runs a seeded sequence of cases. A case puts its EIP where the action has work t
 ``eipha start`` or ``eipha stop`` and SIGKILLs it at a random point of its run, a delay
 drawn between 0 and the length (measured once per node and action) of one of three spans,
 in turn: the whole run, process start to exit; from the moment the node's IMDS double sees
-its last identity read (``local-ipv4s``, just before the lock and the EC2 calls) to its last
+its ENI's id read (``interface-id``: at most one IMDS read follows it before the lock and the
+EC2 calls) to its last
 EC2 call answered; from its first DescribeAddresses answered (just before AssociateAddress
 or DisassociateAddress) to its last call answered. The later spans keep start-up time on a
 loaded machine from pushing most kills before the first call; 50 ms of region latency per
@@ -106,7 +107,7 @@ def landed(calls: Sequence[ApiRequest], imds: Sequence[tuple[str, float]], kille
         return f"after {names[-1]}"
     if not any(arrival < killed_at for _, arrival in imds):
         return "in start-up, before IMDS"
-    if any(p.endswith("/local-ipv4s") and arrival < killed_at for p, arrival in imds):
+    if any(p.endswith("/interface-id") and arrival < killed_at for p, arrival in imds):
         return "after IMDS, before EC2"
     return "reading IMDS"
 
@@ -152,15 +153,15 @@ def no_stale_lock(lock: Path) -> None:
 
 
 def identity_read(lab: Lab, node: str, since: int, proc: subprocess.Popen[str]) -> float | None:
-    """When the node's IMDS double got its first read of the ENI's private IPs
-    (``local-ipv4s``) after log position ``since``: the last thing eipha asks IMDS before it
-    locks and calls EC2 (a stop then lists the instance's other ENIs, which on these
-    one-ENI nodes is one more read). None if the process exits (or 10 s pass) first."""
+    """When the node's IMDS double got its first read of the ENI's id (``interface-id``)
+    after log position ``since``: at most one more IMDS read follows before eipha locks and
+    calls EC2 (the ENI's private IPs for a takeover, the instance's other ENIs for a stop).
+    None if the process exits (or 10 s pass) first."""
     double = lab.imds[node]
     end = time.monotonic() + 10
     while time.monotonic() < end:
         for index in range(since, len(double.arrivals)):  # requests[i] is logged first
-            if double.requests[index][1].endswith("/local-ipv4s"):
+            if double.requests[index][1].endswith("/interface-id"):
                 return double.arrivals[index]
         if proc.poll() is not None:
             return None

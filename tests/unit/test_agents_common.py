@@ -127,6 +127,7 @@ def test_stop_fails_when_the_eip_is_provably_still_here(world: World):
     assert str(error).startswith("stop failed: web-a still on this node")
     assert "DisassociateAddress failed" in str(error)
     assert world.ec2.calls == ["DescribeAddresses", "DisassociateAddress", "DescribeAddresses"]
+    assert [a.reads for a in world.built] == [["enis"]]  # the re-read asks EC2, not IMDS
 
 
 def test_stop_succeeds_when_the_failed_disassociate_was_overtaken(world: World):

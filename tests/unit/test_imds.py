@@ -375,6 +375,19 @@ def test_device0_interface(client: ImdsClient) -> None:
     assert eni.subnet_cidr == "10.0.0.0/24"
 
 
+def test_a_binding_needs_only_the_eni_id_and_with_secondaries_its_private_ips(
+    client: ImdsClient, transport: FakeTransport
+) -> None:
+    brief = client.interface(MAC0, "10.0.0.11", details=False, secondaries=False)
+    assert (brief.eni_id, brief.primary_ip, brief.secondary_ips) == ("eni-a", "10.0.0.11", ())
+    assert not brief.secondaries_known
+    with_ips = client.interface(MAC0, "10.0.0.11", details=False)
+    assert with_ips.secondary_ips == ("10.0.0.12",)
+    assert with_ips.secondaries_known
+    read = [call[1].split("/")[-1] for call in transport.calls if call[0] == "GET"]
+    assert read == ["interface-id", "interface-id", "local-ipv4s"]
+
+
 def test_primary_not_first_secondaries_sorted_numerically(client: ImdsClient) -> None:
     eni = client.interface(MAC1, "10.0.0.31")
     assert eni.primary_ip == "10.0.0.31"

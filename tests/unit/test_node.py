@@ -65,26 +65,72 @@ def test_several_eips_apply_side_by_side(world: World, threads_started):
     assert world.ec2.calls.count("DescribeAddresses") == 3  # one plan, two read-backs
 
 
-def test_a_kept_node_reads_who_it_is_once(world: World):
+BRIEF, FULL, STOP = "brief", "full", "enis"  # who this node is: without, with secondary IPs
+
+
+def test_an_eip_at_home_needs_no_secondary_ip_read(world: World):
+    node = world.setup.node()
+    assert [a.running for a in node.status(["web-a"])] == [False]
+    [outcome] = node.start(["web-a"])
+    assert outcome.error is None
+    assert world.where(WEB_A) == A_PRIMARY
+    assert adapters(node).reads == [BRIEF]
+
+
+def test_a_takeover_reads_the_secondary_ips_it_needs(world: World):
+    node = world.setup.node()
+    [outcome] = node.start(["web-b"])
+    assert outcome.error is None
+    assert world.where(WEB_B) == A_SECOND
+    assert adapters(node).reads == [BRIEF, FULL]
+
+
+def test_a_kept_node_reads_who_it_is_once_for_each_need(world: World):
     node = world.setup.node()
     node.start(["web-a"])
-    node.status(["web-a", "web-b"])
-    node.stop(["web-a"])  # a stop needs every ENI: one more read, kept too
+    node.status(["web-a", "web-b"])  # web-b needs a secondary IP: read them, keep them
+    node.stop(["web-a"])  # a stop needs every ENI id, nothing else: read, kept too
     node.stop(["web-b"])
-    node.status(["web-a"])
-    assert adapters(node).reads == [False, True]
+    node.status(["web-a", "web-b"])
+    node.start(["web-b"])
+    assert adapters(node).reads == [BRIEF, FULL, STOP]
 
 
 def test_a_binding_ip_missing_from_what_was_kept_is_read_again(world: World):
     node = world.setup.node()
-    no_secondary = replace(LB_A, interface=replace(LB_A.interface, secondary_ips=()))
-    adapters(node).node = no_secondary
-    node.status(["web-a"])  # the primary: nothing missing
+    node.status(["web-a", "web-b"])  # who this node is, secondary IPs included, kept
+    more = replace(LB_A.interface, secondary_ips=("10.0.0.12", "10.0.0.13"))
+    adapters(node).node = replace(LB_A, interface=more)  # 10.0.0.13 assigned since
+    [outcome] = node.start(["web-b"], "10.0.0.13")  # not in what was kept: read afresh, once
+    assert outcome.error is None
+    assert world.where(WEB_B) == Binding("eni-aaaaaaaa", "10.0.0.13")
+    assert adapters(node).reads == [BRIEF, FULL, FULL]
+
+
+def test_a_failed_action_forgets_who_this_node_is(world: World):
+    node = world.setup.node()
+    adapters(node).node = replace(LB_A, interface=replace(LB_A.interface, secondary_ips=()))
+    with pytest.raises(errors.NotConfigured, match="no secondary private IP"):
+        node.status(["web-b"])
     adapters(node).node = LB_A  # 10.0.0.12 assigned since
     [outcome] = node.start(["web-b"])
     assert outcome.error is None
-    assert world.where(WEB_B) == A_SECOND
-    assert adapters(node).reads == [False, False]
+    assert adapters(node).reads == [BRIEF, FULL, BRIEF, FULL]
+
+
+def test_a_binding_ec2_refuses_makes_the_next_action_read_this_node_again(world: World):
+    node = world.setup.node()
+    world.ec2.fail["AssociateAddress"] = errors.AwsNotConfigured(
+        "AssociateAddress failed", "InvalidParameterValue: 10.0.0.12 is not on the ENI"
+    )
+    [outcome] = node.start(["web-b"])
+    assert isinstance(outcome.error, errors.AwsNotConfigured)
+    del world.ec2.fail["AssociateAddress"]
+    world.ec2.fail["DisassociateAddress"] = errors.AwsError("DisassociateAddress failed", "500")
+    node.start(["web-b"])
+    node.stop(["web-b"])  # an outage, not a wrong binding: what was read is kept
+    node.status(["web-b"])
+    assert adapters(node).reads == [BRIEF, FULL, BRIEF, FULL, STOP]
 
 
 def test_a_binding_ip_missing_from_a_fresh_read_is_not_configured(world: World):
@@ -92,7 +138,15 @@ def test_a_binding_ip_missing_from_a_fresh_read_is_not_configured(world: World):
     node = world.setup.node()
     with pytest.raises(errors.NotConfigured, match="no secondary private IP for web-b on lb-a"):
         node.start(["web-b"])
-    assert adapters(node).reads == [False]
+    assert adapters(node).reads == [BRIEF, FULL]
+
+
+def test_without_secondary_ips_read_a_wrong_private_ip_is_still_refused(world: World):
+    """The brief read never lets a binding through that the full one would refuse."""
+    node = world.setup.node()
+    with pytest.raises(errors.NotConfigured, match=r"10\.0\.0\.99 .* is not on eni-aaaaaaaa"):
+        node.start(["eipalloc-0000000f"], "10.0.0.99")
+    assert adapters(node).reads == [BRIEF, FULL]
 
 
 def test_a_public_ip_is_resolved_with_one_call(world: World):
