@@ -151,6 +151,11 @@ class FakeAdapters:
             raise errors.MetadataError("IMDS did not answer", "connection refused")
         return self.node
 
+    def with_secondaries(self, node: NodeIdentity) -> NodeIdentity:
+        self._read("secondaries")
+        assert self.node is not None
+        return replace(node, interface=self.node.interface)
+
     def eni_ids(self) -> frozenset[str]:
         node = self._read("enis")
         return node.eni_ids or frozenset({node.interface.eni_id})

@@ -20,6 +20,7 @@ import random
 import socket
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -236,6 +237,12 @@ class ImdsClient:
             subnet_cidr=(cidr or "").strip() or None,
             secondaries_known=secondaries,
         )
+
+    def with_secondaries(self, interface: Interface) -> Interface:
+        """``interface`` with its secondary private IPs, read now (one request)."""
+        ips = self.get_lines(f"{MACS}{interface.mac}/local-ipv4s")
+        secondaries = _secondaries(interface.eni_id, interface.primary_ip, ips)
+        return replace(interface, secondary_ips=secondaries, secondaries_known=True)
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -95,6 +95,9 @@ class Adapters(Protocol):
 
     def identity(self, *, secondaries: bool = True) -> NodeIdentity: ...
 
+    def with_secondaries(self, node: NodeIdentity) -> NodeIdentity:
+        """``node`` (read without them) with its ENI's secondary private IPs."""
+
     def eni_ids(self) -> frozenset[str]: ...
 
     def instance_id(self) -> str: ...
@@ -321,9 +324,9 @@ class Node:
         """Where each EIP belongs on this node, read with the EC2 client being built
         alongside. The ENI's private IPs are read only when a binding needs more than the
         primary IP: the binding rule, given none of them, either binds an EIP to the primary
-        IP (its home) or fails, and then they are read and it is asked again. If the binding
-        IP is not on the ENI as it was kept, who this node is is read once more (an IP may
-        have been added since)."""
+        IP (its home) or fails, and then they are read (one request) and it is asked again.
+        If the binding IP is not among the private IPs that were kept, who this node is is
+        read once more (an IP may have been added since)."""
         self.adapters.prepare()
         fresh = not self._identity  # nothing kept: what is read now is as new as it gets
         node = self.identity(secondaries=False)
@@ -333,9 +336,11 @@ class Node:
         except errors.NotConfigured:
             if fresh and node.interface.secondaries_known:
                 raise  # everything was just read: the config or the ENI is wrong
-        if not fresh:
+        if not node.interface.secondaries_known:  # read them now (they may be new, too)
+            node = self._identity[True] = self.adapters.with_secondaries(node)
+        else:  # kept with them, and still not enough: read all of it afresh
             self.forget()
-        node = self.identity()  # all of it, now
+            node = self.identity()
         return placements.placements(resolved, self.config, node, private_ip, agree=agree)
 
     # -- the one watchdog --------------------------------------------------------------------

@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 
 from eipha import ec2, imds, placements
 from eipha.clock import Deadline
@@ -77,6 +78,13 @@ class Adapters:
     def primary_ip_of(self, eni_id: str) -> str:
         (eni,) = self.ec2.describe_network_interfaces(eni_ids=[eni_id])
         return eni.primary_ip
+
+    def with_secondaries(self, node: NodeIdentity) -> NodeIdentity:
+        """``node`` with its ENI's secondary private IPs, read now."""
+        interface = self.imds.with_secondaries(node.interface)
+        found = ", ".join(interface.secondary_ips) or "none"
+        log.debug("%s secondaries: %s", interface.eni_id, found)
+        return replace(node, interface=interface)
 
     def eni_ids(self) -> frozenset[str]:
         """Every ENI attached to this instance (what a stop asks: is the EIP on one?)."""

@@ -384,8 +384,10 @@ def test_a_binding_needs_only_the_eni_id_and_with_secondaries_its_private_ips(
     with_ips = client.interface(MAC0, "10.0.0.11", details=False)
     assert with_ips.secondary_ips == ("10.0.0.12",)
     assert with_ips.secondaries_known
+    completed = client.with_secondaries(brief)
+    assert completed == with_ips
     read = [call[1].split("/")[-1] for call in transport.calls if call[0] == "GET"]
-    assert read == ["interface-id", "interface-id", "local-ipv4s"]
+    assert read == ["interface-id", "interface-id", "local-ipv4s", "local-ipv4s"]
 
 
 def test_primary_not_first_secondaries_sorted_numerically(client: ImdsClient) -> None:

@@ -65,7 +65,8 @@ def test_several_eips_apply_side_by_side(world: World, threads_started):
     assert world.ec2.calls.count("DescribeAddresses") == 3  # one plan, two read-backs
 
 
-BRIEF, FULL, STOP = "brief", "full", "enis"  # who this node is: without, with secondary IPs
+# who this node is: without its secondary IPs, then those alone, or all of it; its ENIs
+BRIEF, SECONDARIES, FULL, STOP = "brief", "secondaries", "full", "enis"
 
 
 def test_an_eip_at_home_needs_no_secondary_ip_read(world: World):
@@ -82,7 +83,7 @@ def test_a_takeover_reads_the_secondary_ips_it_needs(world: World):
     [outcome] = node.start(["web-b"])
     assert outcome.error is None
     assert world.where(WEB_B) == A_SECOND
-    assert adapters(node).reads == [BRIEF, FULL]
+    assert adapters(node).reads == [BRIEF, SECONDARIES]
 
 
 def test_a_kept_node_reads_who_it_is_once_for_each_need(world: World):
@@ -93,7 +94,7 @@ def test_a_kept_node_reads_who_it_is_once_for_each_need(world: World):
     node.stop(["web-b"])
     node.status(["web-a", "web-b"])
     node.start(["web-b"])
-    assert adapters(node).reads == [BRIEF, FULL, STOP]
+    assert adapters(node).reads == [BRIEF, SECONDARIES, STOP]
 
 
 def test_a_binding_ip_missing_from_what_was_kept_is_read_again(world: World):
@@ -104,7 +105,7 @@ def test_a_binding_ip_missing_from_what_was_kept_is_read_again(world: World):
     [outcome] = node.start(["web-b"], "10.0.0.13")  # not in what was kept: read afresh, once
     assert outcome.error is None
     assert world.where(WEB_B) == Binding("eni-aaaaaaaa", "10.0.0.13")
-    assert adapters(node).reads == [BRIEF, FULL, FULL]
+    assert adapters(node).reads == [BRIEF, SECONDARIES, FULL]
 
 
 def test_a_failed_action_forgets_who_this_node_is(world: World):
@@ -115,7 +116,7 @@ def test_a_failed_action_forgets_who_this_node_is(world: World):
     adapters(node).node = LB_A  # 10.0.0.12 assigned since
     [outcome] = node.start(["web-b"])
     assert outcome.error is None
-    assert adapters(node).reads == [BRIEF, FULL, BRIEF, FULL]
+    assert adapters(node).reads == [BRIEF, SECONDARIES, BRIEF, SECONDARIES]
 
 
 def test_a_binding_ec2_refuses_makes_the_next_action_read_this_node_again(world: World):
@@ -130,7 +131,7 @@ def test_a_binding_ec2_refuses_makes_the_next_action_read_this_node_again(world:
     node.start(["web-b"])
     node.stop(["web-b"])  # an outage, not a wrong binding: what was read is kept
     node.status(["web-b"])
-    assert adapters(node).reads == [BRIEF, FULL, BRIEF, FULL, STOP]
+    assert adapters(node).reads == [BRIEF, SECONDARIES, BRIEF, SECONDARIES, STOP]
 
 
 def test_a_binding_ip_missing_from_a_fresh_read_is_not_configured(world: World):
@@ -138,7 +139,7 @@ def test_a_binding_ip_missing_from_a_fresh_read_is_not_configured(world: World):
     node = world.setup.node()
     with pytest.raises(errors.NotConfigured, match="no secondary private IP for web-b on lb-a"):
         node.start(["web-b"])
-    assert adapters(node).reads == [BRIEF, FULL]
+    assert adapters(node).reads == [BRIEF, SECONDARIES]
 
 
 def test_without_secondary_ips_read_a_wrong_private_ip_is_still_refused(world: World):
@@ -146,7 +147,7 @@ def test_without_secondary_ips_read_a_wrong_private_ip_is_still_refused(world: W
     node = world.setup.node()
     with pytest.raises(errors.NotConfigured, match=r"10\.0\.0\.99 .* is not on eni-aaaaaaaa"):
         node.start(["eipalloc-0000000f"], "10.0.0.99")
-    assert adapters(node).reads == [BRIEF, FULL]
+    assert adapters(node).reads == [BRIEF, SECONDARIES]
 
 
 def test_a_public_ip_is_resolved_with_one_call(world: World):
