@@ -22,7 +22,8 @@ from eipha.config import Config, EipSpec
 from eipha.drill_probe import Gap, Prober, gap
 from eipha.failover import Outcome, Placement
 from eipha.model import Address, Binding
-from eipha.node import Ec2, Node
+from eipha.node import Node
+from eipha.ports import Ec2
 
 SETTLE = 3.0  # seconds of probing after a move without any failure before we call it done
 BASELINE = 0.5  # seconds of probing before the first move

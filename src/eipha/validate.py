@@ -24,7 +24,8 @@ from eipha.config import Config
 from eipha.exitcodes import Exit
 from eipha.local_interface import interface_by_mac
 from eipha.model import Binding, Interface, NodeIdentity
-from eipha.node import Ec2, Node
+from eipha.node import Node
+from eipha.ports import Ec2
 
 NONLOCAL_BIND = Path("/proc/sys/net/ipv4/ip_nonlocal_bind")
 PLACEHOLDER_ASSOCIATION = "eipassoc-00000000000000000"
