@@ -3,7 +3,7 @@ on the node holding web-a, time until the first request through web-a is served 
 peer, and, HAProxy started again, until web-a is served at home; for keepalived (the role's
 track script on HAProxy's health endpoint) and the peer monitor (its health_check.url).
 
-    sudo .venv/bin/python -m bench.health_failover [--runs 5]
+    sudo .venv/bin/python bench/health_failover.py [--runs 5]
 
 Prints one line per cycle and the medians; nothing here is asserted.
 """
@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def measure(manager: str, runs: int) -> tuple[list[float], list[float]]:
