@@ -116,16 +116,20 @@ class FakeEc2:
 @dataclass
 class FakeAdapters:
     """What a :class:`eipha.node.Node` needs from the world, in memory: a :class:`FakeEc2`
-    and who this node is (``node`` None: IMDS does not answer). ``reads`` counts the
-    reads of who this node is: ``"brief"`` (no secondary IPs), ``"full"``, ``"enis"`` (each is
-    several IMDS requests on a real node); ``deadlines`` the
-    deadline each read saw, in seconds."""
+    and who this node is (``node`` None: IMDS does not answer; ``enis``: the instance's ENIs,
+    by default the node's one). ``reads`` records each read, as the real adapters make them
+    from IMDS: ``"brief"`` (the ENI and primary IP), ``"secondaries"`` (the ENI's secondary
+    IPs), ``"full"`` (both), ``"enis"`` (every ENI's id); ``deadlines`` the deadline each
+    read saw, in seconds."""
 
     ec2: FakeEc2
     node: NodeIdentity | None
     deadline: Deadline
+    enis: frozenset[str] | None = None
+    instance: str = "i-aaaaaaaa"
     reads: list[str] = field(default_factory=list)
     deadlines: list[float] = field(default_factory=list)
+    hold: Callable[[], object] | None = None  # called before each read (a test can hang it)
 
     @property
     def imds(self) -> Any:
@@ -145,6 +149,8 @@ class FakeAdapters:
         raise NotImplementedError
 
     def _read(self, what: str) -> NodeIdentity:
+        if self.hold is not None:
+            self.hold()
         self.reads.append(what)
         self.deadlines.append(self.deadline.seconds)
         if self.node is None:
@@ -152,13 +158,14 @@ class FakeAdapters:
         return self.node
 
     def with_secondaries(self, node: NodeIdentity) -> NodeIdentity:
-        self._read("secondaries")
-        assert self.node is not None
-        return replace(node, interface=self.node.interface)
+        """``node`` as kept (its ENI and primary IP), with the secondary IPs there are now."""
+        now = self._read("secondaries").interface
+        ips = replace(node.interface, secondary_ips=now.secondary_ips, secondaries_known=True)
+        return replace(node, interface=ips)
 
     def eni_ids(self) -> frozenset[str]:
         node = self._read("enis")
-        return node.eni_ids or frozenset({node.interface.eni_id})
+        return self.enis or frozenset({node.interface.eni_id})
 
     def identity(self, *, secondaries: bool = True) -> NodeIdentity:
         self._read("full" if secondaries else "brief")
@@ -169,4 +176,4 @@ class FakeAdapters:
         return replace(self.node, interface=brief)
 
     def instance_id(self) -> str:
-        return (self.node.instance_id if self.node else None) or "i-00000000"
+        return self.instance

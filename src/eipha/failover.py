@@ -286,6 +286,12 @@ def apply(steps: Sequence[Step], work: Callable[[Step], Outcome], progress: Prog
         thread.join()
 
 
+def _all(progress: Progress, deadline: Deadline) -> list[Outcome]:
+    outcomes = progress.outcomes(deadline)
+    assert outcomes is not None, "apply plans first"
+    return outcomes
+
+
 def _timed_out(step: Step, deadline: Deadline) -> Outcome:
     exc = errors.DeadlineExceeded(
         f"{step.target.label}: EC2 did not answer in time",
@@ -318,7 +324,7 @@ def start(
     steps = plan_start(targets, describe(ec2, targets))
     _log_plan(steps)
     apply(steps, lambda s: apply_start(s, ec2, deadline, sleep, events or _no_events), progress)
-    return progress.outcomes(deadline) or []
+    return _all(progress, deadline)
 
 
 def stop(
@@ -335,7 +341,7 @@ def stop(
     steps = plan_stop(targets, describe(ec2, targets), mine)
     _log_plan(steps)
     apply(steps, lambda s: apply_stop(s, ec2, deadline, events or _no_events), progress)
-    return progress.outcomes(deadline) or []
+    return _all(progress, deadline)
 
 
 def status(targets: Sequence[Placement], ec2: Ec2Port) -> list[tuple[Placement, bool, Address]]:

@@ -58,22 +58,11 @@ class Interface:
 
 @dataclass(frozen=True)
 class NodeIdentity:
-    """Who and where this node is: its name, region, binding interface, and (when they were
-    read: a stop needs them) its instance id and every ENI."""
+    """Who and where this node is: its name, region and binding interface."""
 
     node_name: str
-    instance_id: str | None
     region: str
     interface: Interface
-    eni_ids: frozenset[str] = frozenset()
-
-    def holds(self, address: Address) -> bool:
-        """Is this EIP on this node (any of its ENIs or private IPs)?"""
-        return address.associated and (
-            address.network_interface_id in self.eni_ids
-            or address.network_interface_id == self.interface.eni_id
-            or (address.instance_id is not None and address.instance_id == self.instance_id)
-        )
 
 
 @dataclass(frozen=True)

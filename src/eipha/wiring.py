@@ -66,7 +66,7 @@ class Adapters:
         return ec2.Gateway(self.region, self.deadline)
 
     def prepare(self) -> None:
-        # the region first, here: the IMDS client is not shared across threads
+        self.region  # noqa: B018 - first, in this thread: the IMDS client is not shared
         self.ec2.prefetch()
 
     def connect(self) -> None:
@@ -102,13 +102,7 @@ class Adapters:
             details=False,
             secondaries=secondaries,
         )
-        node = NodeIdentity(
-            node_name=placements.node_name(self.config),
-            instance_id=None,
-            region=self.region,
-            interface=interface,
-            eni_ids=frozenset({interface.eni_id}),
-        )
+        node = NodeIdentity(placements.node_name(self.config), self.region, interface)
         log.debug(
             "this node is %s in %s: %s primary %s, secondaries %s",
             node.node_name,

@@ -37,10 +37,8 @@ eips:
 
 LB_A = NodeIdentity(
     node_name="lb-a",
-    instance_id="i-aaaaaaaa",
     region="eu-west-1",
     interface=Interface("eni-aaaaaaaa", "0a:00:00:00:00:0a", "10.0.0.11", ("10.0.0.12",)),
-    eni_ids=frozenset({"eni-aaaaaaaa"}),
 )
 
 

@@ -383,9 +383,10 @@ def test_fifo_reader_prepares_one_node_and_keeps_it(world: World, tmp_path: Path
     lines = [b'INSTANCE "VI_B" MASTER 100\n', b'INSTANCE "VI_WEB" MASTER 150\n']
     write_later(path, lines)
     assert keepalived_fifo.fifo(str(path), world.setup) == 0
-    # built once, before the first line, on a short deadline; who this node is was read
-    # then, once, and both starts used it
-    assert [a.deadlines for a in world.built] == [[keepalived_fifo.PREPARE]]
+    # built once, before the first line, on a short deadline: who this node is was read
+    # then, once; each start read only the secondary IPs its takeover needs
+    assert [a.reads for a in world.built] == [["brief", "secondaries", "secondaries"]]
+    assert world.built[0].deadlines == [keepalived_fifo.PREPARE, 5.0, 5.0]
     assert world.where(WEB_A) == A_PRIMARY
     assert world.where(WEB_B) == A_SECOND
     assert f"{path}: ready in" in caplog.text

@@ -20,7 +20,6 @@ CONFIG = parse_text(
 )
 LB_A = NodeIdentity(
     "lb-a",
-    "i-0aaaaaaaaaaaaaaaa",
     "eu-west-1",
     Interface("eni-0aaaaaaaaaaaaaaaa", "0a:00:00:00:00:0a", "10.0.0.11", ("10.0.0.12",)),
 )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from eipha.agents.setup import seconds
 from eipha.errors import EiphaError
-from eipha.failover import Outcome, Placement
+from eipha.failover import Outcome
 from eipha.node import Node
 
 log = logging.getLogger("eipha")
@@ -59,36 +59,29 @@ def stopped(
     make: Callable[[], Node], eips: Sequence[str], cap: float | None = None
 ) -> EiphaError | None:
     """Take the EIPs off this node. None (success) unless one is provably still here; then
-    the error that says so. When a DisassociateAddress fails, one more DescribeAddresses
-    decides."""
+    the error that says so. When a DisassociateAddress fails, one more DescribeAddresses,
+    within the same deadline, decides."""
     try:
         node = make()
-        outcomes = node.stop(eips, seconds=seconds(node.config, cap))
+        released = node.release(eips, seconds=seconds(node.config, cap))
     except EiphaError as exc:
         log.error("%s; nothing proves %s is on this node, so the stop succeeds", exc, _and(eips))
         return None
-    error = settle(outcomes)
+    error = settle(released.outcomes)
     if error is None:
         return None
-    failed = [o.target for o in outcomes if o.error is not None]
-    return _still_here(node, failed, error, seconds(node.config, cap))
-
-
-def _still_here(
-    node: Node, failed: Sequence[Placement], error: EiphaError, seconds: float | None
-) -> EiphaError | None:
-    labels = _and([t.label for t in failed])
-    try:
-        here = node.holding(failed, seconds)
-    except EiphaError as exc:
+    labels = _and([o.target.label for o in released.outcomes if o.error is not None])
+    if released.still_here is None:
         log.error(
-            "cannot tell whether %s is still on this node (%s); the stop succeeds", labels, exc
+            "cannot tell whether %s is still on this node (%s); the stop succeeds",
+            labels,
+            released.unknown,
         )
         return None
-    if not here:
+    if not released.still_here:
         log.info("%s: not on this node any more; the stop succeeds", labels)
         return None
-    return EiphaError(f"stop failed: {_and(here)} still on this node", str(error))
+    return EiphaError(f"stop failed: {_and(released.still_here)} still on this node", str(error))
 
 
 def _and(names: Sequence[str]) -> str:

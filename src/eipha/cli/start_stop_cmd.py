@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import click
@@ -37,9 +38,9 @@ def start(
     from eipha import binding
 
     option = binding.parse_private_ip_option(private_ip) if private_ip is not None else None
-    this = node(ctx)
-    outcomes = this.start(eips, option, seconds=timeout)
-    return report(outcomes, this.deadline.started)
+    began = time.monotonic()
+    outcomes = node(ctx).start(eips, option, seconds=timeout)
+    return report(outcomes, began)
 
 
 @click.command()
@@ -53,9 +54,9 @@ def stop(ctx: click.Context, eips: tuple[str, ...], timeout: float | None) -> in
     the AssociationId just read, so a stale stop can never remove a peer's newer association.
     Exit 0 when none of the EIPs is here any more (also if it was elsewhere or unassociated).
     """
-    this = node(ctx)
-    outcomes = this.stop(eips, seconds=timeout)
-    return report(outcomes, this.deadline.started)
+    began = time.monotonic()
+    outcomes = node(ctx).stop(eips, seconds=timeout)
+    return report(outcomes, began)
 
 
 @click.command()
