@@ -166,10 +166,7 @@ class Cli:
                     "node_name": "lb-a",
                     "region": self.world.region,
                     "timeout": 30,
-                    "eips": {
-                        e.name: {"allocation_id": e.allocation_id, "home": e.home}
-                        for e in self.world.eips.values()
-                    },
+                    "eips": self.world.eips_section(),
                     "keepalived": {"instances": {"VI_A": ["web-a"]}},
                 }
             )
@@ -381,14 +378,8 @@ class Pair:
             "node_name": me,
             "region": self.world.region,
             "timeout": 10,
-            "nodes": {
-                n.name: {"instance_id": n.instance_id, "address": addresses[n.name]}
-                for n in self.world.nodes.values()
-            },
-            "eips": {
-                e.name: {"allocation_id": e.allocation_id, "home": e.home}
-                for e in self.world.eips.values()
-            },
+            "nodes": self.world.nodes_section(addresses),
+            "eips": self.world.eips_section(),
             "monitor": {
                 "port": port,
                 "key_file": str(key),

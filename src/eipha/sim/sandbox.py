@@ -209,13 +209,8 @@ def _config(world: World, node: str) -> str:
     data = {
         "region": world.region,
         "node_name": node,
-        "nodes": {
-            n.name: {"instance_id": n.instance_id, "address": n.primary_ip}
-            for n in world.nodes.values()
-        },
-        "eips": {
-            e.name: {"allocation_id": e.allocation_id, "home": e.home} for e in world.eips.values()
-        },
+        "nodes": world.nodes_section(),
+        "eips": world.eips_section(),
     }
     header = (
         f"# {node}'s config in the eipha sandbox (pid {os.getpid()}); removed when it stops.\n"

@@ -109,14 +109,8 @@ class Lab:
             "region": self.world.region,
             "node_name": name,
             "timeout": NODE_TIMEOUT,
-            "nodes": {
-                n.name: {"instance_id": n.instance_id, "address": MONITOR_ADDRESS[n.name]}
-                for n in self.world.nodes.values()
-            },
-            "eips": {
-                e.name: {"allocation_id": e.allocation_id, "home": e.home}
-                for e in self.world.eips.values()
-            },
+            "nodes": self.world.nodes_section(MONITOR_ADDRESS),
+            "eips": self.world.eips_section(),
             "monitor": {
                 "port": port,
                 "key_file": str(key),

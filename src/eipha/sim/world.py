@@ -47,6 +47,23 @@ class World:
     vpc_id: str
     subnet_id: str
 
+    def nodes_section(self, addresses: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The ``nodes:`` of an eipha config for this world (``addresses``: each node's
+        monitor address, by name; its primary IP by default)."""
+        return {
+            n.name: {
+                "instance_id": n.instance_id,
+                "address": (addresses or {}).get(n.name, n.primary_ip),
+            }
+            for n in self.nodes.values()
+        }
+
+    def eips_section(self) -> dict[str, Any]:
+        """The ``eips:`` of an eipha config for this world."""
+        return {
+            e.name: {"allocation_id": e.allocation_id, "home": e.home} for e in self.eips.values()
+        }
+
     def placement(self, address: Mapping[str, Any]) -> tuple[str | None, str | None]:
         """(node, private IP) of a DescribeAddresses entry; (None, None) when unassociated."""
         eni = address.get("NetworkInterfaceId")
